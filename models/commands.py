@@ -1,0 +1,444 @@
+"""The commands that change a case. Each runs inside one unit of work (models.db.Database.write): it checks,
+changes the case, appends one hash-chained CaseEvent and one Outbox row, and either all of it commits or none.
+
+The CLI, the flows and the console all call these functions; no other code writes case rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from models.audit import GENESIS, event_digest
+from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Source, State
+from models.db import utcnow
+from models.errors import Conflict, IllegalAction, NotFound, ValidationError
+from models.org import AdminUnit, Camera, Role, User
+from models.routing import (
+    ack_hours,
+    default_responsible_unit,
+    due_after,
+    find_rule,
+    locate,
+    rectify_hours,
+    review_hours,
+    unit_by_code,
+)
+from models.taxonomy import Category
+from models.workflow import ACTIONS, get_spec, next_tier, user_tier
+from models.workflow import check as check_action
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+SYSTEM = "system"
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"没有用户 {username}（见 xueliang users）", f"no user {username} (see xueliang users)")
+    return user
+
+
+def get_category(session: Session, code: str) -> Category:
+    category = session.execute(select(Category).where(Category.code == code)).scalar_one_or_none()
+    if category is None or not category.active:
+        raise NotFound(
+            f"没有问题类别 {code}（见 xueliang categories）", f"no category {code} (see xueliang categories)"
+        )
+    return category
+
+
+def get_case(session: Session, number: str, *, lock: bool = False) -> Case:
+    stmt = select(Case).where(Case.number == number)
+    if lock:
+        stmt = stmt.with_for_update()
+    case = session.execute(stmt).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"没有案卷 {number}", f"no case {number}")
+    return case
+
+
+def next_number(session: Session, prefix: str, now: datetime) -> str:
+    """LY-20261125-0001: a per-day counter (Asia/Shanghai day), incremented under the write lock."""
+    key = f"{prefix}-{now.astimezone(LOCAL_TZ):%Y%m%d}"
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(CaseCounter).values(prefix=key, last=0).on_conflict_do_nothing())
+    last = session.execute(
+        update(CaseCounter)
+        .where(CaseCounter.prefix == key)
+        .values(last=CaseCounter.last + 1)
+        .returning(CaseCounter.last)
+    ).scalar_one()
+    return f"{key}-{last:04d}"
+
+
+def record_event(
+    session: Session,
+    case: Case,
+    action: str,
+    actor: str,
+    at: datetime,
+    note: str | None,
+    from_state: str | None,
+    from_tier: str | None,
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    """Flush the case change (the version check happens here), then append the chained event and the outbox row."""
+    case.updated_at = at
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            f"案卷 {case.number} 刚被他人修改，请刷新后重试",
+            f"case {case.number} was changed by someone else meanwhile; reload and try again",
+            case.number,
+            None,
+        ) from exc
+    last = session.execute(
+        select(CaseEvent.seq, CaseEvent.hash)
+        .where(CaseEvent.case_id == case.id)
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    ).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    event = CaseEvent(
+        case_id=case.id,
+        seq=seq,
+        version=case.version,
+        action=action,
+        actor=actor,
+        at=at,
+        note=note,
+        from_state=from_state,
+        to_state=case.state,
+        from_tier=from_tier,
+        to_tier=case.tier,
+        data=data or {},
+        prev_hash=prev,
+    )
+    event.hash = event_digest(case.number, event, prev)
+    session.add(event)
+    session.add(
+        Outbox(
+            topic=f"case.{action}",
+            case_id=case.id,
+            payload={
+                "number": case.number,
+                "action": action,
+                "version": case.version,
+                "state": case.state,
+                "tier": case.tier,
+                "actor": actor,
+                "at": at.isoformat(),
+                "data": data or {},
+            },
+            created_at=at,
+            available_at=at,
+        )
+    )
+    session.flush()
+    return event
+
+
+def create_case(
+    session: Session,
+    *,
+    source: Source,
+    category: Category,
+    place: AdminUnit,
+    description: str,
+    actor: str,
+    now: datetime | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    camera: Camera | None = None,
+    tier: str | None = None,
+    registered: bool = False,
+    address: str | None = None,
+    prefix: str = "LY",
+    data: dict[str, Any] | None = None,
+) -> Case:
+    """Open a case at its starting tier with its review clock running. Camera and citizen cases start where the
+    routing rule says (the village by default); patrol cases start at the raising inspector's tier."""
+    now = now or utcnow()
+    rule = find_rule(session, category, place)
+    start = tier or (rule.start_tier if rule is not None else "village")
+    case = Case(
+        number=next_number(session, prefix, now),
+        source=source.value,
+        category_id=category.id,
+        category=category,
+        description=description,
+        address=address,
+        lat=lat if lat is not None else (camera.lat if camera else place.lat),
+        lon=lon if lon is not None else (camera.lon if camera else place.lon),
+        unit_id=place.id,
+        unit=place,
+        unit_path=place.path,
+        camera_id=camera.id if camera else None,
+        routing_rule_id=rule.id if rule else None,
+        tier=start,
+        state=State.REVIEWING.value,
+        registered_at=now if registered else None,
+        review_due=due_after(now, review_hours(rule, start)),
+        supervised=False,
+        overdue=False,
+        rework_count=0,
+        reporter_count=1,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+    )
+    session.add(case)
+    payload = {"source": source.value, "category": category.code, "place": place.code, **(data or {})}
+    record_event(session, case, "create", actor, now, description or None, None, None, payload)
+    return case
+
+
+def patrol_case(
+    session: Session,
+    *,
+    username: str,
+    category_code: str,
+    lat: float,
+    lon: float,
+    description: str,
+    camera_id: int | None = None,
+    now: datetime | None = None,
+    prefix: str = "LY",
+) -> Case:
+    """An inspector's video-patrol finding: registered at once at the inspector's own tier."""
+    user = get_user(session, username)
+    if user.role != Role.INSPECTOR or user.admin_unit is None:
+        raise IllegalAction(
+            f"巡查立案须由巡查员操作，{username} 的角色是 {user.role}",
+            f"patrol cases are raised by inspectors; {username} is a {user.role}",
+        )
+    if not description.strip():
+        raise ValidationError("请填写问题描述", "a description is required")
+    category = get_category(session, category_code)
+    camera = None
+    if camera_id is not None:
+        camera = session.get(Camera, camera_id)
+        if camera is None:
+            raise NotFound(f"没有摄像机 {camera_id}（见 xueliang cameras）", f"no camera {camera_id}")
+        place = camera.unit
+    else:
+        place = locate(session, lat, lon)
+    if not place.path.startswith(user.admin_unit.path):
+        raise IllegalAction(
+            f"位置 {place.name} 不在 {username} 的巡查范围 {user.admin_unit.name} 内",
+            f"{place.name} is outside {username}'s patrol scope {user.admin_unit.name}",
+        )
+    tier = user_tier(user)
+    assert tier is not None
+    return create_case(
+        session,
+        source=Source.PATROL,
+        category=category,
+        place=place,
+        description=description.strip(),
+        actor=username,
+        now=now,
+        lat=lat,
+        lon=lon,
+        camera=camera,
+        tier=tier.value,
+        registered=True,
+        prefix=prefix,
+    )
+
+
+@dataclass(frozen=True)
+class ActParams:
+    note: str | None = None
+    unit: str | None = None
+    due: datetime | None = None
+    target: str | None = None
+    version: int | None = None
+
+
+def _stale(session: Session, case: Case, expected: int) -> Conflict:
+    events = (
+        session.execute(
+            select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.version > expected).order_by(CaseEvent.seq)
+        )
+        .scalars()
+        .all()
+    )
+    who = ", ".join(f"{e.actor} {e.action} (v{e.version})" for e in events) or "?"
+    return Conflict(
+        f"案卷 {case.number} 已被修改（您看到的是第 {expected} 版，现为第 {case.version} 版：{who}），请刷新后重试",
+        f"case {case.number} changed since version {expected} (now version {case.version}: {who});"
+        " reload and try again",
+        case.number,
+        expected,
+    )
+
+
+def act(
+    session: Session,
+    number: str,
+    action: str,
+    username: str,
+    params: ActParams | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Perform one state-machine action as `username`, exactly as every front end does."""
+    params = params or ActParams()
+    now = now or utcnow()
+    spec = get_spec(action)
+    user = get_user(session, username)
+    case = get_case(session, number, lock=True)
+    if params.version is not None and case.version != params.version:
+        raise _stale(session, case, params.version)
+    check_action(spec, case, user)
+    note = (params.note or "").strip() or None
+    if spec.needs_note and not note:
+        raise ValidationError(f"“{spec.zh}”须填写理由（--note）", f"'{spec.en}' needs a reason (--note)")
+    from_state, from_tier = case.state, case.tier
+    data: dict[str, Any] = {}
+    rule = case.routing_rule
+    extra_events: list[tuple[Case, str, str | None, str | None, str | None, dict[str, Any]]] = []
+
+    if action == "register":
+        if case.registered_at is not None:
+            raise IllegalAction(f"案卷 {number} 已立案", f"case {number} is already registered")
+        case.registered_at = now
+    elif action == "escalate":
+        up = next_tier(case.tier)
+        if up is None:
+            raise IllegalAction(f"案卷 {number} 已在市级，不能再上报", f"case {number} is at city tier already")
+        case.tier = up.value
+        case.registered_at = None
+        case.review_due = due_after(now, review_hours(rule, up.value))
+    elif action == "reject":
+        pass
+    elif action == "merge":
+        if not params.target:
+            raise ValidationError("合并须指定目标案卷（--target）", "merge needs the target case (--target)")
+        if params.target == number:
+            raise ValidationError("不能合并到自身", "a case cannot be merged into itself")
+        target = get_case(session, params.target, lock=True)
+        if State(target.state) not in OPEN_STATES:
+            raise IllegalAction(
+                f"目标案卷 {target.number} 已办结，不能合并", f"target case {target.number} is not open"
+            )
+        case.merged_into_id = target.id
+        target.reporter_count += case.reporter_count
+        data["target"] = target.number
+        extra_events.append((target, "absorb", f"合并自 {number}", target.state, target.tier, {"merged": number}))
+    elif action == "dispatch":
+        unit = unit_by_code(session, params.unit) if params.unit else default_responsible_unit(session, case.unit, rule)
+        if unit is None:
+            raise ValidationError("请指定责任单位（--unit）", "name the responsible unit (--unit)")
+        assert user.admin_unit is not None
+        if not unit.area.path.startswith(user.admin_unit.path):
+            raise IllegalAction(
+                f"责任单位 {unit.name} 不在 {username} 的辖区内，请上报",
+                f"unit {unit.name} is outside {username}'s scope; escalate instead",
+            )
+        if params.due is not None and params.due <= now:
+            raise ValidationError("整改期限须晚于当前时间", "the due time must be in the future")
+        case.responsible_unit_id = unit.id
+        case.responsible_unit = unit
+        case.registered_at = case.registered_at or now
+        case.dispatched_at = now
+        case.ack_due = due_after(now, ack_hours(rule))
+        case.rectify_due = params.due or due_after(now, rectify_hours(rule))
+        case.overdue = False
+        case.extension_requested_until = None
+        data.update(unit=unit.code, rectify_due=case.rectify_due.isoformat())
+    elif action == "acknowledge":
+        case.ack_due = None
+    elif action == "return":
+        data["unit"] = case.responsible_unit.code if case.responsible_unit else None
+        case.responsible_unit_id = None
+        case.responsible_unit = None
+        case.ack_due = None
+        case.rectify_due = None
+        case.overdue = False
+        case.review_due = due_after(now, review_hours(rule, case.tier))
+    elif action == "request_extension":
+        if params.due is None or (case.rectify_due is not None and params.due <= case.rectify_due):
+            raise ValidationError(
+                "延期须给出晚于当前期限的新期限（--due）",
+                "an extension needs a new due time later than the current one (--due)",
+            )
+        case.extension_requested_until = params.due
+        data["until"] = params.due.isoformat()
+    elif action in ("approve_extension", "refuse_extension"):
+        if case.extension_requested_until is None:
+            raise IllegalAction(
+                f"案卷 {number} 没有待审批的延期申请", f"case {number} has no pending extension request"
+            )
+        data["until"] = case.extension_requested_until.isoformat()
+        if action == "approve_extension":
+            case.rectify_due = case.extension_requested_until
+            case.overdue = False
+        case.extension_requested_until = None
+    elif action == "report_fixed":
+        case.ack_due = None
+    elif action == "verify_pass":
+        case.closed_at = now
+        case.closed_on_time = case.rectify_due is None or now <= case.rectify_due
+    elif action == "verify_fail":
+        if params.due is not None and params.due <= now:
+            raise ValidationError("返工期限须晚于当前时间", "the rework due time must be in the future")
+        case.rework_count += 1
+        case.overdue = False
+        case.ack_due = due_after(now, ack_hours(rule))
+        case.rectify_due = params.due or due_after(now, rectify_hours(rule))
+        data["rework"] = case.rework_count
+    elif action == "park":
+        case.parked_from = case.state
+        case.parked_at = now
+    elif action == "unpark":
+        assert case.parked_at is not None and case.parked_from is not None
+        paused = now - case.parked_at
+        for field in ("review_due", "ack_due", "rectify_due"):
+            value = getattr(case, field)
+            if value is not None:
+                setattr(case, field, value + paused)
+        case.state = case.parked_from
+        case.parked_from = None
+        case.parked_at = None
+        data["paused_hours"] = round(paused / timedelta(hours=1), 3)
+    elif action == "reopen":
+        case.closed_at = None
+        case.closed_on_time = None
+        case.responsible_unit_id = None
+        case.responsible_unit = None
+        case.ack_due = None
+        case.rectify_due = None
+        case.registered_at = None
+        case.overdue = False
+        case.review_due = due_after(now, review_hours(rule, case.tier))
+
+    if spec.to_state is not None:
+        case.state = spec.to_state.value
+    record_event(session, case, action, username, now, note, from_state, from_tier, data)
+    for other, other_action, other_note, other_state, other_tier, other_data in extra_events:
+        record_event(session, other, other_action, username, now, other_note, other_state, other_tier, other_data)
+    return case
+
+
+__all__ = [
+    "ACTIONS",
+    "ActParams",
+    "act",
+    "create_case",
+    "get_case",
+    "get_category",
+    "get_user",
+    "next_number",
+    "patrol_case",
+]

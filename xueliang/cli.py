@@ -1,0 +1,482 @@
+"""`xueliang`: the operator's command line (CONTRACT.md). Every verb acts through the same models/ commands as the
+flows and the console. `--json` prints one JSON document on stdout; logs and errors go to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, joinedload
+
+from models.cases import Case
+from models.db import Database
+from models.errors import DomainError, NotFound, ValidationError
+from models.org import AdminUnit, Camera, ResponsibleUnit, User
+from models.settings import Settings
+from models.taxonomy import Category
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def emit(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """ISO 8601; a time without offset is Asia/Shanghai local time, as users read clocks."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name} 时间格式无效：{value}", f"{name}: not an ISO 8601 time: {value}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
+
+
+def parse_day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name} 日期格式无效：{value}", f"{name}: not a date (YYYY-MM-DD): {value}") from exc
+
+
+def local(value: datetime | None) -> str:
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
+    out = [list(map(str, header))] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(_width(r[i]) for r in out) for i in range(len(header))]
+    for row in out:
+        line = "  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))
+        sys.stdout.write(line.rstrip() + "\n")
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+class App:
+    def __init__(self) -> None:
+        self.settings = Settings.load()
+        self._db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+# ---------------------------------------------------------------- database and reference data
+
+
+def cmd_db_upgrade(app: App, args: argparse.Namespace) -> None:
+    from migrations.runner import upgrade
+
+    if app.settings.database_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(app.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(app.settings.database_url)
+    print("database is at the newest schema", file=sys.stderr)
+
+
+def cmd_seed_demo(app: App, args: argparse.Namespace) -> None:
+    from integrations.secrets import PhoneVault, hash_password
+    from models.seed import seed_demo
+
+    vault = PhoneVault.from_settings(app.settings)
+    with app.db.write() as session:
+        counts = seed_demo(session, sealer=vault, hash_password=hash_password, demo_token=app.settings.demo_token)
+    if args.json:
+        emit(counts)
+    else:
+        print("demo seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def cmd_units(app: App, args: argparse.Namespace) -> None:
+    from models.views import units_view
+
+    with app.db.read() as session:
+        units = units_view(session)
+    if args.json:
+        emit(units)
+        return
+    table([(u["code"], u["name"], u["level"], u["parent"] or "") for u in units], ["code", "名称", "level", "parent"])
+
+
+def cmd_categories(app: App, args: argparse.Namespace) -> None:
+    from models.views import category_view
+
+    with app.db.read() as session:
+        rows = [category_view(c) for c in session.execute(select(Category).order_by(Category.code)).scalars()]
+    if args.json:
+        emit(rows)
+        return
+    table([(c["code"], c["name"], c["name_en"], c["kind"]) for c in rows], ["code", "名称", "name", "kind"])
+
+
+def cmd_users(app: App, args: argparse.Namespace) -> None:
+    from models.views import user_view
+
+    with app.db.read() as session:
+        users = session.execute(
+            select(User).options(joinedload(User.admin_unit), joinedload(User.responsible_unit)).order_by(User.username)
+        ).scalars()
+        rows = [user_view(u) for u in users]
+    if args.json:
+        emit(rows)
+        return
+    table([(u["username"], u["name"], u["role"], u["unit"]) for u in rows], ["username", "姓名", "role", "unit"])
+
+
+def cmd_cameras(app: App, args: argparse.Namespace) -> None:
+    from models.views import camera_view
+
+    with app.db.read() as session:
+        cameras = session.execute(select(Camera).options(joinedload(Camera.unit)).order_by(Camera.id)).scalars()
+        rows = [camera_view(c) for c in cameras]
+    if args.json:
+        emit(rows)
+        return
+    table(
+        [(c["id"], c["vendor"], c["external_id"], c["name"], c["kind"], c["unit"]) for c in rows],
+        ["id", "vendor", "external_id", "名称", "kind", "unit"],
+    )
+
+
+# ---------------------------------------------------------------- cases
+
+
+def _print_case(view: dict[str, Any]) -> None:
+    print(f"{view['number']}  {view['state']} @ {view['tier']}  v{view['version']}  {view['category_name']}")
+    print(f"  地点 place: {view['unit_name']} ({view['unit']})  责任单位 unit: {view['responsible_unit'] or '—'}")
+    print(f"  描述 description: {view['description']}")
+    for event in view.get("history", []):
+        at = local(datetime.fromisoformat(event["at"]))
+        print(f"  {event['seq']:>3} {at} {event['actor']:<18} {event['action']:<18} {event['note'] or ''}")
+
+
+def _case_detail(session: Session, number: str) -> dict[str, Any]:
+    from models.commands import get_case
+    from models.views import case_view
+
+    session.expire_all()
+    return case_view(get_case(session, number), detail=True)
+
+
+def cmd_case_new(app: App, args: argparse.Namespace) -> None:
+    from models.commands import patrol_case
+
+    with app.db.write() as session:
+        case = patrol_case(
+            session,
+            username=args.as_user,
+            category_code=args.category,
+            lat=args.lat,
+            lon=args.lon,
+            description=args.description,
+            camera_id=args.camera,
+            prefix=app.settings.city_prefix,
+        )
+        number = case.number
+    with app.db.read() as session:
+        view = _case_detail(session, number)
+    emit(view) if args.json else _print_case(view)
+
+
+def cmd_case_list(app: App, args: argparse.Namespace) -> None:
+    from models.views import case_view
+
+    with app.db.read() as session:
+        stmt = (
+            select(Case)
+            .options(
+                joinedload(Case.category),
+                joinedload(Case.unit),
+                joinedload(Case.responsible_unit),
+                joinedload(Case.merged_into),
+                joinedload(Case.routing_rule),
+            )
+            .order_by(Case.id.desc())
+            .limit(args.limit)
+        )
+        if args.status:
+            stmt = stmt.where(Case.state == args.status)
+        if args.tier:
+            stmt = stmt.where(Case.tier == args.tier)
+        if args.unit:
+            area = session.execute(select(AdminUnit).where(AdminUnit.code == args.unit)).scalar_one_or_none()
+            if area is not None:
+                stmt = stmt.where(Case.unit_path.startswith(area.path))
+            else:
+                unit = session.execute(
+                    select(ResponsibleUnit).where(ResponsibleUnit.code == args.unit)
+                ).scalar_one_or_none()
+                if unit is None:
+                    raise NotFound(f"没有单位 {args.unit}", f"no unit {args.unit} (see xueliang units)")
+                stmt = stmt.where(Case.responsible_unit_id == unit.id)
+        rows = [case_view(c) for c in session.execute(stmt).unique().scalars()]
+    if args.json:
+        emit(rows)
+        return
+    table(
+        [
+            (c["number"], c["state"], c["tier"], c["category_name"], c["unit_name"], c["responsible_unit"] or "")
+            for c in rows
+        ],
+        ["number", "state", "tier", "类别", "地点", "unit"],
+    )
+
+
+def cmd_case_show(app: App, args: argparse.Namespace) -> None:
+    with app.db.read() as session:
+        view = _case_detail(session, args.number)
+    emit(view) if args.json else _print_case(view)
+
+
+def cmd_case_act(app: App, args: argparse.Namespace) -> None:
+    from models.commands import ActParams, act
+
+    params = ActParams(
+        note=args.note,
+        unit=args.unit,
+        due=parse_time(args.due, "--due"),
+        target=args.target,
+        version=args.version,
+    )
+    with app.db.write() as session:
+        act(session, args.number, args.action, args.as_user, params)
+    with app.db.read() as session:
+        view = _case_detail(session, args.number)
+    emit(view) if args.json else _print_case(view)
+
+
+# ---------------------------------------------------------------- time, statistics, audit
+
+
+def cmd_sla_sweep(app: App, args: argparse.Namespace) -> None:
+    from models.sla import run_sweep
+
+    report = run_sweep(app.db, parse_time(args.now, "--now"))
+    if args.json:
+        emit(report.as_dict())
+    else:
+        print(", ".join(f"{k}={len(v)}" for k, v in report.as_dict().items()))
+
+
+def cmd_stats(app: App, args: argparse.Namespace) -> None:
+    from models.stats import statistics
+
+    with app.db.read() as session:
+        result = statistics(
+            session,
+            date_from=parse_day(args.date_from, "--from"),
+            date_to=parse_day(args.date_to, "--to"),
+            by=args.by,
+        )
+    if args.json:
+        emit(result)
+        return
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    print(
+        f"结案率 closure rate: {pct(result['closure_rate'])}   "
+        f"按期结案率 on-time: {pct(result['on_time_closure_rate'])}"
+    )
+    print(
+        f"平均处置时长 avg handling: {result['avg_handling_hours'] or '—'} h   超期 overdue: {result['overdue']}"
+        f"   返工 rework: {result['rework']}"
+    )
+    print("counts: " + ", ".join(f"{k}={v}" for k, v in result["counts"].items()))
+    if result["by"]:
+        table(
+            [
+                (
+                    r["key"],
+                    r["name"],
+                    r["counts"]["total"],
+                    r["counts"]["due"],
+                    r["counts"]["closed"],
+                    pct(r["closure_rate"]),
+                    pct(r["on_time_closure_rate"]),
+                    r["overdue"],
+                )
+                for r in result["by"]
+            ],
+            ["key", "名称", "total", "due", "closed", "结案率", "按期", "overdue"],
+        )
+
+
+def cmd_audit_verify(app: App, args: argparse.Namespace) -> None:
+    from models.audit import verify_chains
+
+    with app.db.read() as session:
+        report = verify_chains(session)
+    result = {
+        "ok": report.ok,
+        "cases": report.cases,
+        "events": report.events,
+        "broken": [{"case": b.case, "seq": b.seq, "reason": b.reason} for b in report.broken],
+    }
+    if args.json:
+        emit(result)
+    elif report.ok:
+        print(f"audit ok: {report.cases} cases, {report.events} history rows, every chain intact")
+    if not report.ok:
+        first = report.broken[0]
+        raise CliError(
+            f"案卷历史被篡改 history tampered: case {first.case} row {first.seq}: {first.reason}"
+            f" ({len(report.broken)} case(s) broken)",
+            code=6,
+        )
+
+
+# ---------------------------------------------------------------- services
+
+
+def cmd_gateway(app: App, args: argparse.Namespace) -> None:
+    from integrations.gateway import serve
+
+    serve(app.settings, host=args.host, port=args.port)
+
+
+def cmd_worker(app: App, args: argparse.Namespace) -> None:
+    from flows.worker import serve_all
+
+    serve_all(app.settings)
+
+
+def cmd_ui(app: App, args: argparse.Namespace) -> None:
+    from xueliang.launcher import run_ui
+
+    sys.exit(run_ui(host=args.host, port=args.port))
+
+
+def cmd_run(app: App, args: argparse.Namespace) -> None:
+    from xueliang.launcher import run_all
+
+    sys.exit(run_all(app.settings))
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xueliang", description="雪亮 Xueliang: cases from cameras, citizens, patrols"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(
+        parent: Any, name: str, func: Callable[[App, argparse.Namespace], None], help_text: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        return p
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    add(db, "upgrade", cmd_db_upgrade, "migrate the configured database to the newest schema", json_flag=False)
+    seed = sub.add_parser("seed", help="demo data").add_subparsers(dest="seed_command", required=True)
+    add(seed, "demo", cmd_seed_demo, "idempotent Linyi-like demo")
+    add(sub, "units", cmd_units, "the administrative tree")
+    add(sub, "categories", cmd_categories, "the problem taxonomy")
+    add(sub, "users", cmd_users, "accounts with role and unit")
+    add(sub, "cameras", cmd_cameras, "cameras with their place and unit")
+
+    case = sub.add_parser("case", help="cases").add_subparsers(dest="case_command", required=True)
+    p = add(case, "new", cmd_case_new, "a case raised by an inspector (video patrol)")
+    p.add_argument("--category", required=True)
+    p.add_argument("--lat", type=float, required=True)
+    p.add_argument("--lon", type=float, required=True)
+    p.add_argument("--description", required=True)
+    p.add_argument("--as", dest="as_user", required=True, metavar="USER")
+    p.add_argument("--camera", type=int)
+    p = add(case, "list", cmd_case_list, "cases, newest first")
+    p.add_argument("--status")
+    p.add_argument("--tier", choices=["village", "township", "city"])
+    p.add_argument("--unit", help="an administrative unit code (cases placed inside it) or a responsible unit code")
+    p.add_argument("--limit", type=int, default=1000)
+    p = add(case, "show", cmd_case_show, "one case with its whole history and evidence")
+    p.add_argument("number")
+    p = add(case, "act", cmd_case_act, "perform a state-machine action exactly as the console would")
+    p.add_argument("number")
+    p.add_argument("action")
+    p.add_argument("--as", dest="as_user", required=True, metavar="USER")
+    p.add_argument("--note")
+    p.add_argument("--unit")
+    p.add_argument("--due", help="ISO time; without an offset it is Asia/Shanghai time")
+    p.add_argument("--target")
+    p.add_argument("--version", type=int)
+
+    sla = sub.add_parser("sla", help="deadlines").add_subparsers(dest="sla_command", required=True)
+    p = add(sla, "sweep", cmd_sla_sweep, "run the SLA sweep once")
+    p.add_argument("--now", help="as if it were this ISO time")
+
+    p = add(sub, "stats", cmd_stats, "closure rate, on-time closure rate, handling time, overdue, rework")
+    p.add_argument("--from", dest="date_from")
+    p.add_argument("--to", dest="date_to")
+    p.add_argument("--by", choices=["unit", "category", "tier", "month"])
+
+    audit = sub.add_parser("audit", help="history integrity").add_subparsers(dest="audit_command", required=True)
+    add(audit, "verify", cmd_audit_verify, "check the hash chain of every case history")
+
+    p = add(sub, "gateway", cmd_gateway, "the inbound HTTP service", json_flag=False)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    add(sub, "worker", cmd_worker, "the Prefect deployments and the intake loop", json_flag=False)
+    p = add(sub, "ui", cmd_ui, "the Streamlit console", json_flag=False)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    add(sub, "run", cmd_run, "everything, for the embedded default", json_flag=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    app = App()
+    try:
+        args.func(app, args)
+    except DomainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.code)
+    except (OperationalError, ProgrammingError) as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(
+            f"error: database: {first} — is XUELIANG_DATABASE_URL right and migrated? run `xueliang db upgrade`",
+            file=sys.stderr,
+        )
+        sys.exit(7)
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    main()
