@@ -75,7 +75,7 @@ def verify_chains(session: Session, batch: int = 5000) -> AuditReport:
                 BrokenLink(current[1], expected_seq, f"history ends at version {last_version}, case is at {current[2]}")
             )
 
-    for event, number, case_version in session.execute(stmt).tuples():
+    for event, number, case_version in session.execute(stmt):
         if current is None or event.case_id != current[0]:
             close_case()
             current = (event.case_id, number, case_version)
