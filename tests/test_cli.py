@@ -32,6 +32,27 @@ def act(url: str, number: str, action: str, user: str, *extra: str) -> dict[str,
     return run_json(url, "case", "act", number, action, "--as", user, *extra)
 
 
+def new_case(url: str, user: str, description: str, category: str = "E0201") -> dict[str, Any]:
+    """A patrol case by `user`, placed at the centre of reviewer_village's community (兰山街道)."""
+    village_unit = next(u for u in run_json(url, "users") if u["username"] == "reviewer_village")["unit"]
+    village = next(u for u in run_json(url, "units") if u["code"] == village_unit)
+    return run_json(
+        url,
+        "case",
+        "new",
+        "--category",
+        category,
+        "--lat",
+        str(village["lat"]),
+        "--lon",
+        str(village["lon"]),
+        "--description",
+        description,
+        "--as",
+        user,
+    )
+
+
 def test_reference_data_shapes(demo_url: str) -> None:
     units = run_json(demo_url, "units")
     assert {"code", "name", "level", "parent"} <= set(units[0])
@@ -48,23 +69,8 @@ def test_reference_data_shapes(demo_url: str) -> None:
 
 def test_patrol_case_through_rework_to_closure(demo_url: str) -> None:
     users = {u["username"]: u for u in run_json(demo_url, "users")}
-    village = next(u for u in run_json(demo_url, "units") if u["code"] == users["reviewer_village"]["unit"])
     category = next(c["code"] for c in run_json(demo_url, "categories") if "小广告" in c["name"])
-    case = run_json(
-        demo_url,
-        "case",
-        "new",
-        "--category",
-        category,
-        "--lat",
-        str(village["lat"]),
-        "--lon",
-        str(village["lon"]),
-        "--description",
-        "墙面小广告",
-        "--as",
-        "inspector",
-    )
+    case = new_case(demo_url, "inspector", "墙面小广告", category)
     number = case["number"]
     assert (case["state"], case["tier"], case["version"]) == ("reviewing", "city", 1)
     unit = users["dispatcher"]["unit"]
@@ -94,23 +100,7 @@ def test_patrol_case_through_rework_to_closure(demo_url: str) -> None:
 
 
 def test_village_case_escalated_twice_then_rejected(demo_url: str) -> None:
-    village_unit = next(u for u in run_json(demo_url, "users") if u["username"] == "reviewer_village")["unit"]
-    village = next(u for u in run_json(demo_url, "units") if u["code"] == village_unit)
-    case = run_json(
-        demo_url,
-        "case",
-        "new",
-        "--category",
-        "E0201",
-        "--lat",
-        str(village["lat"]),
-        "--lon",
-        str(village["lon"]),
-        "--description",
-        "网格员巡查发现违规张贴",
-        "--as",
-        "inspector_village",
-    )
+    case = new_case(demo_url, "inspector_village", "网格员巡查发现违规张贴")
     assert case["tier"] == "village"
     number = case["number"]
     assert act(demo_url, number, "escalate", "reviewer_village", "--note", "村里无法处理")["tier"] == "township"
@@ -124,23 +114,7 @@ def test_village_case_escalated_twice_then_rejected(demo_url: str) -> None:
 
 
 def test_illegal_actions_explain_and_change_nothing(demo_url: str) -> None:
-    village_unit = next(u for u in run_json(demo_url, "users") if u["username"] == "reviewer_village")["unit"]
-    village = next(u for u in run_json(demo_url, "units") if u["code"] == village_unit)
-    number = run_json(
-        demo_url,
-        "case",
-        "new",
-        "--category",
-        "E0201",
-        "--lat",
-        str(village["lat"]),
-        "--lon",
-        str(village["lon"]),
-        "--description",
-        "小广告",
-        "--as",
-        "inspector_village",
-    )["number"]
+    number = new_case(demo_url, "inspector_village", "小广告")["number"]
     act(demo_url, number, "escalate", "reviewer_village")
     before = run_json(demo_url, "case", "show", number)
     refused = run(demo_url, "case", "act", number, "register", "--as", "reviewer_village", check=False)
@@ -156,23 +130,7 @@ def test_illegal_actions_explain_and_change_nothing(demo_url: str) -> None:
 
 
 def test_audit_verify_passes_then_names_the_tampered_case(demo_url: str) -> None:
-    village_unit = next(u for u in run_json(demo_url, "users") if u["username"] == "reviewer_village")["unit"]
-    village = next(u for u in run_json(demo_url, "units") if u["code"] == village_unit)
-    number = run_json(
-        demo_url,
-        "case",
-        "new",
-        "--category",
-        "E0201",
-        "--lat",
-        str(village["lat"]),
-        "--lon",
-        str(village["lon"]),
-        "--description",
-        "小广告",
-        "--as",
-        "inspector",
-    )["number"]
+    number = new_case(demo_url, "inspector", "小广告")["number"]
     act(demo_url, number, "dispatch", "reviewer_city", "--note", "派遣")
     assert run_json(demo_url, "audit", "verify")["ok"] is True
     db = Database(demo_url)
@@ -191,23 +149,7 @@ def test_audit_verify_passes_then_names_the_tampered_case(demo_url: str) -> None
 
 
 def test_two_processes_on_one_version_exactly_one_wins(demo_url: str) -> None:
-    village_unit = next(u for u in run_json(demo_url, "users") if u["username"] == "reviewer_village")["unit"]
-    village = next(u for u in run_json(demo_url, "units") if u["code"] == village_unit)
-    case = run_json(
-        demo_url,
-        "case",
-        "new",
-        "--category",
-        "E0201",
-        "--lat",
-        str(village["lat"]),
-        "--lon",
-        str(village["lon"]),
-        "--description",
-        "小广告",
-        "--as",
-        "inspector_village",
-    )
+    case = new_case(demo_url, "inspector_village", "小广告")
     env = {**os.environ, "XUELIANG_DATABASE_URL": demo_url}
     version = str(case["version"])
     procs = [
@@ -218,7 +160,7 @@ def test_two_processes_on_one_version_exactly_one_wins(demo_url: str) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for action, extra in (("register", []), ("reject", ["--note", "误报"]))
+        for action, extra in (("escalate", []), ("reject", ["--note", "误报"]))
     ]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
