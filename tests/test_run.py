@@ -1,0 +1,94 @@
+"""`xueliang run` (what `make run` calls) brings the whole embedded stack up for real: migrated and seeded
+SQLite, a local Prefect server, the worker serving the SLA sweep, the gateway and the console; and stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read() or b"null")
+
+
+def post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except OSError as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what} ({last})")
+
+
+@pytest.mark.slow
+def test_run_starts_everything_prints_urls_and_stops(tmp_path: Path) -> None:
+    ports = {
+        "XUELIANG_PREFECT_PORT": free_port(),
+        "XUELIANG_GATEWAY_PORT": free_port(),
+        "XUELIANG_UI_PORT": free_port(),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "XUELIANG_DATABASE"))}
+    env.update({k: str(v) for k, v in ports.items()})
+    log = (tmp_path / "run.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xueliang.cli", "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    prefect = f"http://127.0.0.1:{ports['XUELIANG_PREFECT_PORT']}/api"
+    try:
+        banner = wait_for(lambda: "Ctrl-C" in (tmp_path / "run.log").read_text(), 240, "the URL banner")
+        assert banner
+        text = (tmp_path / "run.log").read_text()
+        for port in ports.values():
+            assert f"http://127.0.0.1:{port}" in text
+        assert (tmp_path / "var" / "xueliang.sqlite3").exists()
+        assert get(f"http://127.0.0.1:{ports['XUELIANG_GATEWAY_PORT']}/healthz") == {"status": "ok"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['XUELIANG_UI_PORT']}/_stcore/health", timeout=5) as r:
+            assert r.status == 200
+        deployments = wait_for(lambda: post(f"{prefect}/deployments/filter", {}), 60, "the worker's deployments")
+        assert "sla-sweep" in {d["name"] for d in deployments}
+        completed = wait_for(
+            lambda: post(
+                f"{prefect}/flow_runs/filter",
+                {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+            ),
+            150,
+            "a completed scheduled sla_sweep run",
+        )
+        assert completed[0]["deployment_id"] in {d["id"] for d in deployments}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{ports['XUELIANG_GATEWAY_PORT']}/healthz", timeout=2)
