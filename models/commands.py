@@ -337,7 +337,11 @@ def act(
         data["target"] = target.number
         extra_events.append((target, "absorb", f"合并自 {number}", target.state, target.tier, {"merged": number}))
     elif action == "dispatch":
-        unit = unit_by_code(session, params.unit) if params.unit else default_responsible_unit(session, case.unit, rule)
+        unit = (
+            unit_by_code(session, params.unit)
+            if params.unit
+            else default_responsible_unit(session, case.unit, rule, user.admin_unit)
+        )
         if unit is None:
             raise ValidationError("请指定责任单位（--unit）", "name the responsible unit (--unit)")
         assert user.admin_unit is not None

@@ -167,3 +167,14 @@ CAMERA_KINDS: dict[str, str] = {
     "checkpoint": "卡口",
     "high_altitude": "高空瞭望",
 }
+
+
+class ApiClient(Base):
+    """A system allowed to post citizen reports (Open311 api_key, hotline bridge); only the key's digest is kept."""
+
+    __tablename__ = "api_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_digest: Mapped[str] = mapped_column(String(128), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -93,10 +93,16 @@ def due_after(start: datetime, hours: float) -> datetime:
     return start + timedelta(hours=hours)
 
 
-def default_responsible_unit(session: Session, place: AdminUnit, rule: RoutingRule | None) -> ResponsibleUnit | None:
-    """The rule's unit when it names one; otherwise the government of the place's township, else the committee
-    of its village, else the district's."""
-    if rule is not None and rule.responsible_unit is not None:
+def default_responsible_unit(
+    session: Session, place: AdminUnit, rule: RoutingRule | None, scope: AdminUnit | None = None
+) -> ResponsibleUnit | None:
+    """The rule's unit when it names one inside the dispatcher's `scope`; otherwise the government of the
+    place's township, else the committee of its village, else the district's (again only inside `scope`)."""
+
+    def inside(unit: ResponsibleUnit) -> bool:
+        return scope is None or unit.area.path.startswith(scope.path)
+
+    if rule is not None and rule.responsible_unit is not None and inside(rule.responsible_unit):
         return rule.responsible_unit
     ancestors = session.execute(select(AdminUnit).where(AdminUnit.id.in_(path_ids(place.path)))).scalars()
     by_level = {unit.level: unit for unit in ancestors}
@@ -104,15 +110,12 @@ def default_responsible_unit(session: Session, place: AdminUnit, rule: RoutingRu
         area = by_level.get(level.value)
         if area is None:
             continue
-        unit = (
-            session.execute(
-                select(ResponsibleUnit).where(ResponsibleUnit.area_id == area.id).order_by(ResponsibleUnit.id)
-            )
-            .scalars()
-            .first()
-        )
-        if unit is not None:
-            return unit
+        units = session.execute(
+            select(ResponsibleUnit).where(ResponsibleUnit.area_id == area.id).order_by(ResponsibleUnit.id)
+        ).scalars()
+        for unit in units:
+            if inside(unit):
+                return unit
     return None
 
 

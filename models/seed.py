@@ -15,6 +15,7 @@ Demo accounts (password = "demo-" + username; for demonstrations only):
 username                   role        unit                                     password
 =========================  ==========  =======================================  =================================
 inspector                  inspector   临沂市 (文明办巡查员)                       demo-inspector
+inspector_village          inspector   兰山第一社区 (网格员)                       demo-inspector_village
 reviewer_city              reviewer    临沂市                                    demo-reviewer_city
 reviewer_township          reviewer    兰山街道                                  demo-reviewer_township
 reviewer_village           reviewer    兰山第一社区 (兰山街道)                     demo-reviewer_village
@@ -27,7 +28,7 @@ admin                      admin       临沂市                                
 =========================  ==========  =======================================  =================================
 
 The camera source "demo" accepts `Authorization: Bearer <demo_token>`, `?token=<demo_token>` or HTTP Basic
-demo:<demo_token>.
+demo:<demo_token>. The Open311 client "demo" has the api_key XUELIANG_DEMO_OPEN311_KEY (default demo-open311-key).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from models import seed_data as data
 from models.db import Base, utcnow
-from models.org import AdminUnit, Camera, CameraSource, Level, ResponsibleUnit, UnitContact, User
+from models.org import AdminUnit, ApiClient, Camera, CameraSource, Level, ResponsibleUnit, UnitContact, User
 from models.privacy import PhoneSealer, normalize_phone
 from models.taxonomy import Category, RoutingRule
 
@@ -223,6 +224,16 @@ def _seed_source(session: Session, demo_token: str, hash_password: Callable[[str
     return source
 
 
+def _seed_api_client(session: Session, open311_key: str) -> None:
+    """The demo's Open311 client; its api_key is XUELIANG_DEMO_OPEN311_KEY (only a digest is stored)."""
+    digest = hashlib.sha256(open311_key.encode("utf-8")).hexdigest()
+    client = session.execute(select(ApiClient).where(ApiClient.name == data.DEMO_SOURCE)).scalar_one_or_none()
+    if client is None:
+        session.add(ApiClient(name=data.DEMO_SOURCE, key_digest=digest, active=True))
+    else:
+        _assign(client, {"key_digest": digest})
+
+
 def _seed_cameras(session: Session, units: Mapping[str, AdminUnit], source: CameraSource) -> int:
     existing = {(c.vendor, c.external_id): c for c in session.scalars(select(Camera))}
     specs = data.cameras()
@@ -321,6 +332,7 @@ def seed_demo(
     sealer: PhoneSealer,
     hash_password: Callable[[str], str],
     demo_token: str,
+    open311_key: str = "demo-open311-key",
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Insert or restore the demo; returns how many rows of each table the demo consists of (the same numbers on
@@ -333,6 +345,7 @@ def seed_demo(
     contacts = _seed_contacts(session, runits, plan, sealer)
     source = _seed_source(session, demo_token, hash_password)
     cameras = _seed_cameras(session, units, source)
+    _seed_api_client(session, open311_key)
     users = _seed_users(session, units, runits, hash_password)
     rules = _seed_rules(session, categories, runits, now)
     session.flush()
@@ -342,6 +355,7 @@ def seed_demo(
         ResponsibleUnit.__tablename__: len(plan),
         UnitContact.__tablename__: contacts,
         CameraSource.__tablename__: 1,
+        ApiClient.__tablename__: 1,
         Camera.__tablename__: cameras,
         User.__tablename__: users,
         RoutingRule.__tablename__: rules,

@@ -59,3 +59,22 @@ class RoutingRule(Base):
 
     def review_hours(self, tier: str) -> float:
         return float(getattr(self, f"review_hours_{tier}"))
+
+
+class SuppressionRule(Base):
+    """Alarms that must not become cases for a while: a camera under maintenance, or a category snoozed
+    (in an area, or everywhere) until `until`. Expired rules simply stop matching."""
+
+    __tablename__ = "suppression_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    camera_id: Mapped[int | None] = mapped_column(ForeignKey("camera.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    category: Mapped[Category | None] = relationship()
+    area: Mapped[AdminUnit | None] = relationship()

@@ -107,7 +107,13 @@ def cmd_seed_demo(app: App, args: argparse.Namespace) -> None:
 
     vault = PhoneVault.from_settings(app.settings)
     with app.db.write() as session:
-        counts = seed_demo(session, sealer=vault, hash_password=hash_password, demo_token=app.settings.demo_token)
+        counts = seed_demo(
+            session,
+            sealer=vault,
+            hash_password=hash_password,
+            demo_token=app.settings.demo_token,
+            open311_key=app.settings.demo_open311_key,
+        )
     if args.json:
         emit(counts)
     else:

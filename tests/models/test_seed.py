@@ -13,14 +13,14 @@ from sqlalchemy import func, select
 
 from models import seed_data as data
 from models.db import Base, Database
-from models.org import AdminUnit, Camera, CameraSource, Level, ResponsibleUnit, Role, UnitContact, User
+from models.org import AdminUnit, ApiClient, Camera, CameraSource, Level, ResponsibleUnit, Role, UnitContact, User
 from models.privacy import SealedPhone, mask_phone, normalize_phone
 from models.seed import seed_demo
 from models.taxonomy import Category, RoutingRule
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 LINYI_BOX = (34.80, 35.45, 118.05, 118.65)  # lat min, lat max, lon min, lon max
-SEEDED = (AdminUnit, Category, ResponsibleUnit, UnitContact, CameraSource, Camera, User, RoutingRule)
+SEEDED = (AdminUnit, Category, ResponsibleUnit, UnitContact, CameraSource, ApiClient, Camera, User, RoutingRule)
 
 
 class FakeSealer:

@@ -1,0 +1,414 @@
+"""From inbound items to cases: signals are recorded losslessly and idempotently, then processed in batches
+(suppress · correlate · dedupe · route) into cases. Every signal ends in a case or a named suppression.
+
+Recording is what the gateway does before it answers 2xx; processing is what the intake flow and the worker's
+low-latency loop do. Processing a batch is one transaction: a crash rolls the whole batch back and the same
+signals are processed again on restart, so no case is created twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models.cases import OPEN_STATES, Case, Signal, Source
+from models.commands import create_case, record_event
+from models.db import utcnow
+from models.org import AdminUnit, Camera
+from models.routing import haversine_m, locate
+from models.taxonomy import Category, SuppressionRule
+
+# Normalized camera event type -> problem category (models/seed_data.py codes). Types that report a state of
+# the world rather than a problem (a plate read, a face seen) are informational and make no case.
+ALARM_CATEGORY: dict[str, str] = {
+    "intrusion": "E0601",
+    "region_entrance": "E0601",
+    "region_exit": "E0601",
+    "pir": "E0601",
+    "alarm_input": "E0601",
+    "object": "E0601",
+    "line_crossing": "E0602",
+    "loitering": "E0603",
+    "crowd": "E0604",
+    "motion": "E0605",
+    "fire": "E0606",
+    "traffic_accident": "E0607",
+    "congestion": "E0608",
+    "wrong_way": "E0609",
+    "illegal_parking": "E0610",
+    "tamper": "C0601",
+    "video_loss": "C0601",
+}
+INFORMATIONAL = frozenset({"plate", "face"})
+CAMERA_SOURCES = frozenset({"hikvision", "dahua", "gb28181", "frigate", "generic"})
+CITIZEN_SOURCES = frozenset({"open311", "hotline", "form"})
+DEFAULT_CORRELATION = timedelta(minutes=30)
+DEFAULT_DUPLICATE_RADIUS_M = 50.0
+
+TYPE_NAMES: dict[str, str] = {
+    "intrusion": "区域入侵",
+    "region_entrance": "进入区域",
+    "region_exit": "离开区域",
+    "pir": "人体感应",
+    "alarm_input": "报警输入",
+    "object": "目标检测",
+    "line_crossing": "越界",
+    "loitering": "徘徊",
+    "crowd": "人员聚集",
+    "motion": "移动侦测",
+    "fire": "烟火",
+    "traffic_accident": "交通事故",
+    "congestion": "交通拥堵",
+    "wrong_way": "逆行",
+    "illegal_parking": "违法停车",
+    "tamper": "视频遮挡",
+    "video_loss": "视频丢失",
+}
+
+
+def idempotency_key(
+    source: str,
+    camera_ref: str | None,
+    type_: str,
+    state: str,
+    device_time: datetime | None,
+    external_id: str | None,
+    fields: dict[str, Any],
+) -> str:
+    """The same alarm delivered twice has the same key: its identity is what the device said, not when it
+    arrived. Devices that send their own event id are keyed by it."""
+    if external_id:
+        basis: Any = [source, camera_ref, external_id, state]
+    else:
+        basis = [source, camera_ref, type_, state, device_time.isoformat() if device_time else None, fields]
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    return f"{source}:{digest[:40]}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    id: int
+    duplicate: bool
+
+
+def find_camera(session: Session, source: str, camera_ref: str | None, source_id: int | None) -> Camera | None:
+    """The registered camera a device names, within the authenticated source when there is one."""
+    if not camera_ref:
+        return None
+    stmt = select(Camera)
+    if source == "gb28181":
+        stmt = stmt.where(Camera.gb_device_id == camera_ref)
+    elif source == "generic":
+        conditions = [Camera.external_id == camera_ref]
+        if camera_ref.isdigit():
+            conditions.append(Camera.id == int(camera_ref))
+        stmt = stmt.where(or_(*conditions))
+    else:
+        stmt = stmt.where(Camera.vendor == source, Camera.external_id == camera_ref)
+    if source_id is not None:
+        stmt = stmt.where(Camera.source_id == source_id)
+    return session.execute(stmt.limit(1)).scalars().first()
+
+
+def record_signal(
+    session: Session,
+    *,
+    source: str,
+    type_: str,
+    state: str,
+    camera_ref: str | None,
+    device_time: datetime | None,
+    time_flagged: bool,
+    external_id: str | None,
+    fields: dict[str, Any],
+    raw: bytes,
+    content_type: str | None,
+    received_at: datetime | None = None,
+    source_id: int | None = None,
+    key: str | None = None,
+) -> Recorded:
+    """Insert the signal unless its idempotency key is known; say which. Unknown cameras are kept, flagged."""
+    received_at = received_at or utcnow()
+    key = key or idempotency_key(source, camera_ref, type_, state, device_time, external_id, fields)
+    camera = find_camera(session, source, camera_ref, source_id) if source in CAMERA_SOURCES else None
+    stored = dict(fields)
+    if source in CAMERA_SOURCES and camera is None:
+        stored["unknown_camera"] = True
+    if external_id:
+        stored.setdefault("external_id", external_id)
+    values = {
+        "idempotency_key": key,
+        "source": source,
+        "type": type_[:48],
+        "state": state,
+        "camera_id": camera.id if camera else None,
+        "camera_ref": (camera_ref or "")[:120] or None,
+        "time": device_time or received_at,
+        "time_flagged": bool(time_flagged or device_time is None),
+        "received_at": received_at,
+        "content_type": (content_type or "")[:120] or None,
+        "raw": raw,
+        "fields": stored,
+        "status": "new",
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new_id = session.execute(
+        insert(Signal).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Signal.id)
+    ).scalar_one_or_none()
+    if new_id is not None:
+        return Recorded(new_id, False)
+    existing = session.execute(select(Signal.id).where(Signal.idempotency_key == key)).scalar_one()
+    return Recorded(existing, True)
+
+
+# ------------------------------------------------------------------------------------------------ processing
+
+
+@dataclass
+class IntakeReport:
+    processed: int = 0
+    cases: list[str] = field(default_factory=list)
+    attached: int = 0
+    linked: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    def suppress(self, signal: Signal, reason: str) -> None:
+        signal.status = "suppressed"
+        signal.suppressed_by = reason
+        key = reason.split(":")[0]
+        self.suppressed[key] = self.suppressed.get(key, 0) + 1
+
+    def merge(self, other: IntakeReport) -> None:
+        self.processed += other.processed
+        self.cases += other.cases
+        self.attached += other.attached
+        self.linked += other.linked
+        for k, v in other.suppressed.items():
+            self.suppressed[k] = self.suppressed.get(k, 0) + v
+
+
+class _Context:
+    """Per-batch caches, so that a batch of thousands of alarms costs few queries."""
+
+    def __init__(self, session: Session, now: datetime, window: timedelta, radius_m: float) -> None:
+        self.session = session
+        self.now = now
+        self.window = window
+        self.radius_m = radius_m
+        self.categories = {c.code: c for c in session.execute(select(Category)).scalars()}
+        self.rules = list(session.execute(select(SuppressionRule).where(SuppressionRule.until > now)).scalars())
+        self.cameras: dict[int, Camera] = {}
+        self.open_by_camera: dict[tuple[int, int], tuple[Case, datetime]] = {}
+
+    def camera(self, camera_id: int) -> Camera | None:
+        if camera_id not in self.cameras:
+            camera = self.session.get(Camera, camera_id)
+            if camera is None:
+                return None
+            self.cameras[camera_id] = camera
+        return self.cameras[camera_id]
+
+    def suppression(self, camera: Camera | None, category: Category, place: AdminUnit, at: datetime) -> str | None:
+        if camera is not None and camera.maintenance_until is not None and at < camera.maintenance_until:
+            return f"maintenance:camera {camera.id} until {camera.maintenance_until.isoformat()}"
+        for rule in self.rules:
+            if not (rule.starts_at <= at < rule.until):
+                continue
+            if rule.camera_id is not None and (camera is None or rule.camera_id != camera.id):
+                continue
+            if rule.category_id is not None and rule.category_id != category.id:
+                continue
+            if rule.area is not None and not place.path.startswith(rule.area.path):
+                continue
+            return f"rule:{rule.id} {rule.reason}"
+        return None
+
+    def open_case_for(self, camera: Camera, category: Category, at: datetime) -> Case | None:
+        """The open case of this camera and category whose last alarm is within the correlation window."""
+        key = (camera.id, category.id)
+        hit = self.open_by_camera.get(key)
+        if hit is not None and hit[0].state in OPEN_STATES and at - hit[1] <= self.window:
+            return hit[0]
+        last = self.session.execute(
+            select(Signal.case_id, Signal.time)
+            .join(Case, Case.id == Signal.case_id)
+            .where(
+                Signal.camera_id == camera.id,
+                Case.category_id == category.id,
+                Case.state.in_([s.value for s in OPEN_STATES]),
+                Signal.time >= at - self.window,
+            )
+            .order_by(Signal.time.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return None
+        case = self.session.get(Case, last[0])
+        if case is not None:
+            self.open_by_camera[key] = (case, max(last[1], at))
+        return case
+
+
+def _camera_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix: str) -> None:
+    if signal.camera_id is None:
+        report.suppress(signal, "unknown_camera")
+        return
+    camera = ctx.camera(signal.camera_id)
+    assert camera is not None
+    type_ = signal.type or ""
+    if type_ in INFORMATIONAL:
+        report.suppress(signal, f"informational:{type_}")
+        return
+    code = ALARM_CATEGORY.get(type_)
+    category = ctx.categories.get(code) if code else None
+    if category is None:
+        report.suppress(signal, f"unmapped_type:{type_}")
+        return
+    at = signal.time or signal.received_at
+    reason = ctx.suppression(camera, category, camera.unit, at)
+    if reason:
+        report.suppress(signal, reason)
+        return
+    case = ctx.open_case_for(camera, category, at)
+    if case is not None:
+        signal.case_id = case.id
+        signal.status = "attached"
+        ctx.open_by_camera[(camera.id, category.id)] = (case, at)
+        report.attached += 1
+        return
+    if signal.state == "stop":
+        report.suppress(signal, "stop_without_open_case")
+        return
+    label = TYPE_NAMES.get(type_, type_)
+    zones = signal.fields.get("zones") or signal.fields.get("zone") or signal.fields.get("rule_name")
+    description = f"{camera.name}：{label}" + (f"（{zones}）" if zones else "")
+    case = create_case(
+        ctx.session,
+        source=Source.CAMERA,
+        category=category,
+        place=camera.unit,
+        description=description,
+        actor=f"camera:{camera.id}",
+        now=ctx.now,
+        camera=camera,
+        prefix=prefix,
+        data={"signal": signal.id, "type": type_, "device_time": at.isoformat()},
+    )
+    signal.case_id = case.id
+    signal.status = "cased"
+    ctx.open_by_camera[(camera.id, category.id)] = (case, at)
+    report.cases.append(case.number)
+
+
+def _citizen_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix: str) -> None:
+    fields = signal.fields
+    category = ctx.categories.get(str(fields.get("category") or ""))
+    if category is None:
+        report.suppress(signal, f"unknown_category:{fields.get('category')}")
+        return
+    lat, lon = fields.get("lat"), fields.get("lon")
+    place: AdminUnit | None = None
+    if lat is not None and lon is not None:
+        try:
+            place = locate(ctx.session, float(lat), float(lon))
+        except ValueError:
+            place = None
+    if place is None and fields.get("unit"):
+        place = ctx.session.execute(select(AdminUnit).where(AdminUnit.code == fields["unit"])).scalars().first()
+    if place is None:
+        report.suppress(signal, "outside_jurisdiction")
+        return
+    at = signal.time or signal.received_at
+    reason = ctx.suppression(None, category, place, at)
+    if reason:
+        report.suppress(signal, reason)
+        return
+    if lat is not None and lon is not None:
+        duplicate = _nearby_open_case(ctx, category, float(lat), float(lon))
+        if duplicate is not None:
+            from_state, from_tier = duplicate.state, duplicate.tier
+            duplicate.reporter_count += 1
+            record_event(
+                ctx.session,
+                duplicate,
+                "link_report",
+                f"{signal.source}:{signal.id}",
+                ctx.now,
+                "同类问题附近已有案卷，合并计数 / duplicate report linked",
+                from_state,
+                from_tier,
+                {"signal": signal.id, "reporters": duplicate.reporter_count},
+            )
+            signal.case_id = duplicate.id
+            signal.status = "linked"
+            report.linked += 1
+            return
+    case = create_case(
+        ctx.session,
+        source=Source.HOTLINE if signal.source == "hotline" else Source.CITIZEN,
+        category=category,
+        place=place,
+        description=str(fields.get("description") or category.name),
+        actor=f"{signal.source}:{signal.id}",
+        now=ctx.now,
+        lat=float(lat) if lat is not None else None,
+        lon=float(lon) if lon is not None else None,
+        address=str(fields["address"])[:255] if fields.get("address") else None,
+        prefix=prefix,
+        data={"signal": signal.id},
+    )
+    signal.case_id = case.id
+    signal.status = "cased"
+    report.cases.append(case.number)
+
+
+def _nearby_open_case(ctx: _Context, category: Category, lat: float, lon: float) -> Case | None:
+    box = ctx.radius_m / 111_000 * 2
+    candidates = ctx.session.execute(
+        select(Case).where(
+            Case.category_id == category.id,
+            Case.state.in_([s.value for s in OPEN_STATES]),
+            and_(Case.lat.between(lat - box, lat + box), Case.lon.between(lon - box * 1.3, lon + box * 1.3)),
+        )
+    ).scalars()
+    best: tuple[float, Case] | None = None
+    for case in candidates:
+        if case.lat is None or case.lon is None:
+            continue
+        d = haversine_m(lat, lon, case.lat, case.lon)
+        if d <= ctx.radius_m and (best is None or d < best[0]):
+            best = (d, case)
+    return best[1] if best else None
+
+
+def process_batch(
+    session: Session,
+    *,
+    limit: int = 500,
+    now: datetime | None = None,
+    prefix: str = "LY",
+    window: timedelta = DEFAULT_CORRELATION,
+    radius_m: float = DEFAULT_DUPLICATE_RADIUS_M,
+) -> IntakeReport:
+    """Process up to `limit` new signals, oldest first, inside the caller's transaction."""
+    ctx = _Context(session, now or utcnow(), window, radius_m)
+    stmt = select(Signal).where(Signal.status == "new").order_by(Signal.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    report = IntakeReport()
+    for signal in session.execute(stmt).scalars().all():
+        if signal.source in CITIZEN_SOURCES:
+            _citizen_signal(ctx, signal, report, prefix)
+        else:
+            _camera_signal(ctx, signal, report, prefix)
+        report.processed += 1
+    session.flush()
+    return report
