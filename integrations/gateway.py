@@ -1,22 +1,195 @@
-"""The inbound HTTP service (`xueliang gateway`). Stateless: every replica talks to the same database."""
+"""The inbound HTTP service (`xueliang gateway`). Stateless: every replica talks to the same database.
+
+Camera endpoints: authenticate the source (Bearer token, HTTP Basic, or ?token=), bound the body, parse it with
+the vendor's parser, and commit the signals (raw body kept) before answering 202. What cannot be understood is
+answered 4xx and kept in the dead-letter table; an unauthenticated request stores nothing.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import threading
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from models.db import Database
+from integrations.cameras import ParsedSignal, ParseError
+from integrations.secrets import verify_password
+from models.cases import DeadLetter
+from models.db import Database, utcnow
+from models.intake import record_signal
+from models.org import CameraSource
 from models.settings import Settings
 
+MAX_BODY = 4 * 1024 * 1024
+DEAD_LETTER_KEEP = 1024 * 1024  # bytes of an oversized body kept for inspection
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+Parser = Callable[[bytes, str | None, dict[str, str]], list[ParsedSignal]]
+
+
+def _parsers() -> dict[str, tuple[Parser, tuple[str, ...]]]:
+    """vendor -> (parser, accepted media types). Imported lazily so a broken parser fails its endpoint only."""
+    from integrations.cameras import dahua, frigate, gb28181, generic, hikvision
+
+    xml = ("application/xml", "text/xml", "application/manscdp+xml", "multipart/")
+    return {
+        "hikvision": (lambda b, ct, q: hikvision.parse(b, ct), (*xml, "text/plain", "application/octet-stream")),
+        "dahua": (lambda b, ct, q: dahua.parse(b, ct, q.get("device")), ("text/plain", "multipart/", "application/")),
+        "gb28181": (lambda b, ct, q: gb28181.parse(b, ct), (*xml, "text/plain")),
+        "frigate": (lambda b, ct, q: frigate.parse(b, ct), ("application/json", "text/plain")),
+        "generic": (lambda b, ct, q: generic.parse(b, ct), ("application/json",)),
+    }
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class SourceAuth:
+    """Resolves the camera source of a request. Argon2 checks of Basic passwords are slow by design, so a
+    successful (username, password) pair is remembered in memory by its digest for this process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._basic_ok: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, request: Request) -> int | None:
+        header = request.headers.get("authorization", "")
+        token = request.query_params.get("token")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+        if token:
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            with self.db.read() as session:
+                return session.execute(
+                    select(CameraSource.id).where(CameraSource.token_digest == digest)
+                ).scalar_one_or_none()
+        if scheme.lower() == "basic" and value:
+            try:
+                username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            memo = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
+            with self._lock:
+                if memo in self._basic_ok:
+                    return self._basic_ok[memo]
+            with self.db.read() as session:
+                sources = (
+                    session.execute(select(CameraSource).where(CameraSource.basic_username == username)).scalars().all()
+                )
+                for source in sources:
+                    if verify_password(source.basic_password_digest, password):
+                        with self._lock:
+                            self._basic_ok[memo] = source.id
+                        return source.id
+        return None
+
+
+def store_dead_letter(db: Database, endpoint: str, content_type: str | None, raw: bytes, message: str) -> int:
+    with db.write() as session:
+        row = DeadLetter(
+            endpoint=endpoint,
+            content_type=(content_type or "")[:120] or None,
+            raw=raw,
+            error=message,
+            received_at=utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def record_parsed(
+    db: Database,
+    vendor: str,
+    signals: list[ParsedSignal],
+    raw: bytes,
+    content_type: str | None,
+    source_id: int | None,
+    received_at: datetime,
+) -> list[dict[str, Any]]:
+    """Commit every signal of one body in one transaction; answer their ids and duplicate flags."""
+    with db.write() as session:
+        return [
+            {
+                "id": r.id,
+                "duplicate": r.duplicate,
+            }
+            for r in (
+                record_signal(
+                    session,
+                    source=vendor,
+                    type_=s.type,
+                    state=s.state,
+                    camera_ref=s.camera_ref,
+                    device_time=s.device_time,
+                    time_flagged=s.time_flagged,
+                    external_id=s.external_id,
+                    fields=s.fields,
+                    raw=raw,
+                    content_type=content_type,
+                    received_at=received_at,
+                    source_id=source_id,
+                )
+                for s in signals
+            )
+        ]
+
+
+def replay_dead_letter(db: Database, dead_letter_id: int) -> list[dict[str, Any]]:
+    """Parse a kept body again (after a parser fix) and record its signals; say what happened on the row.
+    Raises ParseError when it still cannot be understood, LookupError when there is no such dead letter."""
+    from urllib.parse import parse_qsl
+
+    with db.read() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise LookupError(f"no dead letter {dead_letter_id}")
+        endpoint, raw, content_type, source_id, query = (
+            row.endpoint,
+            row.raw,
+            row.content_type,
+            row.source_id,
+            row.query,
+        )
+    vendor = endpoint.rsplit("/", 1)[-1]
+    parsers = _parsers()
+    if vendor not in parsers:
+        raise ParseError(f"dead letter {dead_letter_id} came from {endpoint}, which has no parser")
+    try:
+        signals = parsers[vendor][0](raw, content_type, dict(parse_qsl(query or "")))
+        if not signals:
+            raise ParseError("the body holds no alarm", "empty")
+    except ParseError as exc:
+        with db.write() as session:
+            row = session.get(DeadLetter, dead_letter_id)
+            assert row is not None
+            row.replayed_at = utcnow()
+            row.replay_result = f"still unparseable: {exc}"
+        raise
+    results = record_parsed(db, vendor, signals, raw, content_type, source_id, utcnow())
+    with db.write() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        assert row is not None
+        row.replayed_at = utcnow()
+        row.replay_result = f"recorded signals {[r['id'] for r in results]}"
+    return results
+
+
+def create_app(settings: Settings, db: Database | None = None, max_body: int = MAX_BODY) -> FastAPI:
     database = db or Database(settings.database_url)
     app = FastAPI(title="Xueliang gateway", version="0.1.0")
     app.state.db = database
     app.state.settings = settings
+    auth = SourceAuth(database)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -26,6 +199,51 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         except Exception as exc:  # the database is down or unreachable: say so, do not crash
             return JSONResponse({"status": "down", "error": type(exc).__name__}, status_code=503)
         return {"status": "ok"}
+
+    @app.post("/ingest/{vendor}")
+    async def ingest(vendor: str, request: Request) -> Any:
+        parsers = _parsers()
+        if vendor not in parsers:
+            return error(404, "unknown_endpoint", f"no ingest endpoint for {vendor!r}; use one of {', '.join(parsers)}")
+        source_id = await run_in_threadpool(auth.resolve, request)
+        if source_id is None:
+            return error(401, "unauthorized", "missing or wrong credentials for this source (Bearer, Basic or ?token=)")
+        endpoint = f"/ingest/{vendor}"
+        query = request.url.query
+        content_type = request.headers.get("content-type")
+        declared = request.headers.get("content-length")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                kept = b"".join(chunks)[:DEAD_LETTER_KEEP]
+                message = f"body larger than {max_body} bytes (declared {declared or 'unknown'})"
+                await run_in_threadpool(
+                    store_dead_letter, database, endpoint, content_type, kept, message, source_id, query
+                )
+                return error(413, "too_large", message)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        parser, media_types = parsers[vendor]
+        media = (content_type or "").split(";")[0].strip().lower()
+        if media and not any(media.startswith(m) for m in media_types):
+            message = f"{vendor} bodies are {', '.join(media_types)}, not {media}"
+            await run_in_threadpool(store_dead_letter, database, endpoint, content_type, raw, message, source_id, query)
+            return error(415, "unsupported_media_type", message)
+        received_at = utcnow()
+        try:
+            signals = parser(raw, content_type, dict(request.query_params))
+            if not signals:
+                raise ParseError("the body holds no alarm", "empty")
+        except ParseError as exc:
+            message = str(exc)
+            await run_in_threadpool(store_dead_letter, database, endpoint, content_type, raw, message, source_id, query)
+            return error(400, exc.code, message)
+        results = await run_in_threadpool(
+            record_parsed, database, vendor, signals, raw, content_type, source_id, received_at
+        )
+        return JSONResponse({"signals": results}, status_code=202)
 
     return app
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.cases import Case, CaseEvent, Evidence
+from models.cases import Case, CaseEvent, Evidence, Signal
 from models.org import AdminUnit, Camera, User
 from models.taxonomy import Category
 
@@ -133,3 +133,28 @@ def case_view(case: Case, detail: bool = False) -> dict[str, Any]:
         view["history"] = [event_view(e) for e in case.events]
         view["evidence"] = [evidence_view(e) for e in case.evidence]
     return view
+
+
+def signal_view(signal: Signal, case_number: str | None) -> dict[str, Any]:
+    return {
+        "id": signal.id,
+        "source": signal.source,
+        "type": signal.type,
+        "state": signal.state,
+        "camera": signal.camera_id,
+        "camera_ref": signal.camera_ref,
+        "time": iso(signal.time),
+        "time_flagged": signal.time_flagged,
+        "received_at": iso(signal.received_at),
+        "status": signal.status,
+        "case": case_number,
+        "suppressed_by": signal.suppressed_by,
+        "fields": {k: v for k, v in signal.fields.items() if k != "reporter"},
+    }
+
+
+def signals_view(session: Session, source: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    stmt = select(Signal, Case.number).outerjoin(Case, Case.id == Signal.case_id).order_by(Signal.id.desc())
+    if source:
+        stmt = stmt.where(Signal.source == source)
+    return [signal_view(signal, number) for signal, number in session.execute(stmt.limit(limit))]

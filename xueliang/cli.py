@@ -360,6 +360,94 @@ def cmd_audit_verify(app: App, args: argparse.Namespace) -> None:
         )
 
 
+# ---------------------------------------------------------------- intake
+
+
+def cmd_signal_list(app: App, args: argparse.Namespace) -> None:
+    from models.views import signals_view
+
+    with app.db.read() as session:
+        rows = signals_view(session, args.source, args.limit)
+    if args.json:
+        emit(rows)
+        return
+    table(
+        [
+            (
+                r["id"],
+                r["source"],
+                r["type"],
+                r["state"],
+                r["camera"] or r["camera_ref"],
+                r["status"],
+                r["case"] or r["suppressed_by"] or "",
+            )
+            for r in rows
+        ],
+        ["id", "source", "type", "state", "camera", "status", "case / suppressed by"],
+    )
+
+
+def cmd_intake_run(app: App, args: argparse.Namespace) -> None:
+    from flows.intake import drain
+
+    report = drain(app.db, app.settings.city_prefix)
+    result = {
+        "processed": report.processed,
+        "cases": report.cases,
+        "attached": report.attached,
+        "linked": report.linked,
+        "suppressed": report.suppressed,
+    }
+    if args.json:
+        emit(result)
+    else:
+        print(
+            f"processed {report.processed}: {len(report.cases)} new cases, {report.attached} attached,"
+            f" {report.linked} linked, suppressed {report.suppressed}"
+        )
+
+
+def cmd_deadletter_list(app: App, args: argparse.Namespace) -> None:
+    from models.cases import DeadLetter
+    from models.views import iso
+
+    with app.db.read() as session:
+        rows = [
+            {
+                "id": d.id,
+                "endpoint": d.endpoint,
+                "content_type": d.content_type,
+                "bytes": len(d.raw),
+                "error": d.error,
+                "received_at": iso(d.received_at),
+                "replayed_at": iso(d.replayed_at),
+                "replay_result": d.replay_result,
+            }
+            for d in session.execute(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit)).scalars()
+        ]
+    if args.json:
+        emit(rows)
+        return
+    table(
+        [(r["id"], r["endpoint"], r["bytes"], r["error"][:80], r["replay_result"] or "") for r in rows],
+        ["id", "endpoint", "bytes", "error", "replay"],
+    )
+
+
+def cmd_deadletter_replay(app: App, args: argparse.Namespace) -> None:
+    from integrations.cameras import ParseError
+    from integrations.gateway import replay_dead_letter
+
+    try:
+        results = replay_dead_letter(app.db, args.id)
+    except LookupError as exc:
+        raise CliError(str(exc), 3) from exc
+    except ParseError as exc:
+        raise CliError(f"dead letter {args.id} is still unparseable: {exc}", 2) from exc
+    emit({"signals": results}) if args.json else print(f"recorded: {results}")
+
+
 # ---------------------------------------------------------------- services
 
 
@@ -447,6 +535,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="date_from")
     p.add_argument("--to", dest="date_to")
     p.add_argument("--by", choices=["unit", "category", "tier", "month"])
+
+    signal = sub.add_parser("signal", help="inbound signals").add_subparsers(dest="signal_command", required=True)
+    p = add(signal, "list", cmd_signal_list, "received signals and the case or rule each ended in")
+    p.add_argument("--source")
+    p.add_argument("--limit", type=int, default=1000)
+    intake_cmd = sub.add_parser("intake", help="signals into cases").add_subparsers(
+        dest="intake_command", required=True
+    )
+    add(intake_cmd, "run", cmd_intake_run, "process every pending signal now (what the worker does continuously)")
+    dead = sub.add_parser("deadletter", help="bodies that could not be understood").add_subparsers(
+        dest="deadletter_command", required=True
+    )
+    p = add(dead, "list", cmd_deadletter_list, "kept bodies with the error each got")
+    p.add_argument("--limit", type=int, default=100)
+    p = add(dead, "replay", cmd_deadletter_replay, "parse a kept body again and record its signals")
+    p.add_argument("id", type=int)
 
     audit = sub.add_parser("audit", help="history integrity").add_subparsers(dest="audit_command", required=True)
     add(audit, "verify", cmd_audit_verify, "check the hash chain of every case history")
