@@ -1,35 +1,71 @@
-"""`xueliang worker`: serves the Prefect deployments (schedules and triggers) against the Prefect server named by
-PREFECT_API_URL, and runs the low-latency intake loop beside them. Run several workers for more throughput:
-signal batches are claimed with row locks (PostgreSQL) or the write lock (SQLite), never twice."""
+"""`xueliang worker`: serves the Prefect deployments (schedules and event triggers) against the Prefect server
+named by PREFECT_API_URL, and runs the low-latency loops (intake, outbox relay) beside them.
+
+Run several workers for more throughput: signal batches and outbox rows are claimed with row locks
+(PostgreSQL, SKIP LOCKED) or the write lock (SQLite), never twice.
+"""
 
 from __future__ import annotations
 
 from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 
+from flows.dispatch import dispatch
 from flows.intake import IntakeLoop, intake
+from flows.relay import RelayLoop, outbox_relay
 from flows.sla import sla_sweep
 from models.db import Database
 from models.settings import Settings
 
+NOTICE_EVENTS = {"xueliang.case.dispatch", "xueliang.case.verify_fail", "xueliang.case.supervise"}
+
+
+def deployments(settings: Settings) -> list[RunnerDeployment]:
+    params = {"database_url": settings.database_url}
+    return [
+        sla_sweep.to_deployment(
+            name="sla-sweep",
+            interval=60,
+            parameters=params,
+            description="每分钟检查超时案卷：升级、督办、提醒 / every minute: escalate, supervise, remind",
+        ),
+        intake.to_deployment(
+            name="intake-catch-up",
+            interval=300,
+            parameters=params,
+            description="信号转案卷的定时补偿 / scheduled catch-up of signals into cases",
+        ),
+        outbox_relay.to_deployment(
+            name="outbox-relay-catch-up",
+            interval=300,
+            parameters=params,
+            description="领域事件转发的定时补偿 / scheduled catch-up of the outbox relay",
+        ),
+        dispatch.to_deployment(
+            name="dispatch",
+            interval=120,
+            parameters=params,
+            triggers=[
+                DeploymentEventTrigger(
+                    name="send notices when a case is dispatched, reworked or supervised",
+                    expect=NOTICE_EVENTS,
+                    match={"prefect.resource.id": "xueliang.case.*"},
+                    parameters={"number": "{{ event.resource.id }}", **params},
+                )
+            ],
+            description="发送派遣短信 / send dispatch notices",
+        ),
+    ]
+
 
 def serve_all(settings: Settings) -> None:
-    loop = IntakeLoop(Database(settings.database_url), settings.city_prefix)
-    loop.start()
-    params = {"database_url": settings.database_url}
+    db = Database(settings.database_url)
+    loops = [IntakeLoop(db, settings.city_prefix), RelayLoop(db, settings)]
+    for loop in loops:
+        loop.start()
     try:
-        serve(
-            sla_sweep.to_deployment(
-                name="sla-sweep",
-                interval=60,
-                parameters=params,
-                description="每分钟检查超时案卷：升级、督办、提醒 / every minute: escalate, supervise, remind",
-            ),
-            intake.to_deployment(
-                name="intake-catch-up",
-                interval=300,
-                parameters=params,
-                description="信号转案卷的定时补偿 / scheduled catch-up of signals into cases",
-            ),
-        )
+        serve(*deployments(settings))
     finally:
-        loop.stop()
+        for loop in loops:
+            loop.stop()

@@ -142,6 +142,8 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     available_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # when the matching Prefect event was emitted (its id derives from this row, so a re-emit is deduplicated)
+    emitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
