@@ -22,16 +22,7 @@ from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Sour
 from models.db import utcnow
 from models.errors import Conflict, IllegalAction, NotFound, ValidationError
 from models.org import AdminUnit, Camera, Role, User
-from models.routing import (
-    ack_hours,
-    default_responsible_unit,
-    due_after,
-    find_rule,
-    locate,
-    rectify_hours,
-    review_hours,
-    unit_by_code,
-)
+from models.routing import Deadlines, default_responsible_unit, find_rule, locate, unit_by_code
 from models.taxonomy import Category
 from models.workflow import ACTIONS, get_spec, next_tier, user_tier
 from models.workflow import check as check_action
@@ -188,7 +179,7 @@ def create_case(
         tier=start,
         state=State.REVIEWING.value,
         registered_at=now if registered else None,
-        review_due=due_after(now, review_hours(rule, start)),
+        review_due=Deadlines(session, rule).review(now, start),
         supervised=False,
         overdue=False,
         rework_count=0,
@@ -292,7 +283,22 @@ def act(
     params: ActParams | None = None,
     now: datetime | None = None,
 ) -> Case:
-    """Perform one state-machine action as `username`, exactly as every front end does."""
+    """Perform one state-machine action as `username`, exactly as every front end does.
+
+    Autoflush is off while the case changes, so the case row is written once, by record_event: one version
+    step per action, however many queries the action's rules make on the way."""
+    with session.no_autoflush:
+        return _act(session, number, action, username, params, now)
+
+
+def _act(
+    session: Session,
+    number: str,
+    action: str,
+    username: str,
+    params: ActParams | None,
+    now: datetime | None,
+) -> Case:
     params = params or ActParams()
     now = now or utcnow()
     spec = get_spec(action)
@@ -307,6 +313,7 @@ def act(
     from_state, from_tier = case.state, case.tier
     data: dict[str, Any] = {}
     rule = case.routing_rule
+    clock = Deadlines(session, rule)
     extra_events: list[tuple[Case, str, str | None, str | None, str | None, dict[str, Any]]] = []
 
     if action == "register":
@@ -319,7 +326,7 @@ def act(
             raise IllegalAction(f"案卷 {number} 已在市级，不能再上报", f"case {number} is at city tier already")
         case.tier = up.value
         case.registered_at = None
-        case.review_due = due_after(now, review_hours(rule, up.value))
+        case.review_due = clock.review(now, up.value)
     elif action == "reject":
         pass
     elif action == "merge":
@@ -356,8 +363,8 @@ def act(
         case.responsible_unit = unit
         case.registered_at = case.registered_at or now
         case.dispatched_at = now
-        case.ack_due = due_after(now, ack_hours(rule))
-        case.rectify_due = params.due or due_after(now, rectify_hours(rule))
+        case.ack_due = clock.ack(now)
+        case.rectify_due = params.due or clock.rectify(now)
         case.overdue = False
         case.extension_requested_until = None
         data.update(unit=unit.code, rectify_due=case.rectify_due.isoformat())
@@ -370,7 +377,7 @@ def act(
         case.ack_due = None
         case.rectify_due = None
         case.overdue = False
-        case.review_due = due_after(now, review_hours(rule, case.tier))
+        case.review_due = clock.review(now, case.tier)
     elif action == "request_extension":
         if params.due is None or (case.rectify_due is not None and params.due <= case.rectify_due):
             raise ValidationError(
@@ -399,8 +406,8 @@ def act(
             raise ValidationError("返工期限须晚于当前时间", "the rework due time must be in the future")
         case.rework_count += 1
         case.overdue = False
-        case.ack_due = due_after(now, ack_hours(rule))
-        case.rectify_due = params.due or due_after(now, rectify_hours(rule))
+        case.ack_due = clock.ack(now)
+        case.rectify_due = params.due or clock.rectify(now)
         data["rework"] = case.rework_count
     elif action == "park":
         case.parked_from = case.state
@@ -425,7 +432,7 @@ def act(
         case.rectify_due = None
         case.registered_at = None
         case.overdue = False
-        case.review_due = due_after(now, review_hours(rule, case.tier))
+        case.review_due = clock.review(now, case.tier)
 
     if spec.to_state is not None:
         case.state = spec.to_state.value

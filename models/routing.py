@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from models.calendar import WorkCalendar
 from models.errors import NotFound, ValidationError
 from models.org import AdminUnit, Level, ResponsibleUnit
 from models.taxonomy import Category, RoutingRule
@@ -77,20 +78,36 @@ def find_rule(session: Session, category: Category, place: AdminUnit) -> Routing
 DEFAULT_HOURS = {"review": 1.0, "ack": 1.0, "rectify": 72.0}
 
 
-def review_hours(rule: RoutingRule | None, tier: str) -> float:
-    return rule.review_hours(tier) if rule is not None else DEFAULT_HOURS["review"]
+class Deadlines:
+    """The SLA clocks of one routing rule: clock hours, or working time when the rule says so."""
 
+    def __init__(self, session: Session, rule: RoutingRule | None) -> None:
+        self.session = session
+        self.rule = rule
+        self._calendar: WorkCalendar | None = None
 
-def ack_hours(rule: RoutingRule | None) -> float:
-    return rule.ack_hours if rule is not None else DEFAULT_HOURS["ack"]
+    @property
+    def calendar(self) -> WorkCalendar:
+        if self._calendar is None:
+            self._calendar = WorkCalendar.load(self.session)
+        return self._calendar
 
+    def after(self, start: datetime, hours: float) -> datetime:
+        if self.rule is not None and self.rule.calendar == "working":
+            return self.calendar.add_hours(start, hours)
+        return start + timedelta(hours=hours)
 
-def rectify_hours(rule: RoutingRule | None) -> float:
-    return rule.rectify_hours if rule is not None else DEFAULT_HOURS["rectify"]
+    def review(self, start: datetime, tier: str) -> datetime:
+        hours = self.rule.review_hours(tier) if self.rule is not None else DEFAULT_HOURS["review"]
+        return self.after(start, hours)
 
+    def ack(self, start: datetime) -> datetime:
+        return self.after(start, self.rule.ack_hours if self.rule is not None else DEFAULT_HOURS["ack"])
 
-def due_after(start: datetime, hours: float) -> datetime:
-    return start + timedelta(hours=hours)
+    def rectify(self, start: datetime) -> datetime:
+        if self.rule is not None and self.rule.rectify_working_days:
+            return self.calendar.add_days(start, self.rule.rectify_working_days)
+        return self.after(start, self.rule.rectify_hours if self.rule is not None else DEFAULT_HOURS["rectify"])
 
 
 def default_responsible_unit(

@@ -38,13 +38,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import seed_data as data
 from models.db import Base, utcnow
 from models.org import AdminUnit, ApiClient, Camera, CameraSource, Level, ResponsibleUnit, UnitContact, User
 from models.privacy import PhoneSealer, normalize_phone
+from models.rules import save_rule_version
 from models.taxonomy import Category, RoutingRule
 
 M = TypeVar("M", bound=Base)
@@ -287,18 +288,7 @@ def _seed_users(
 def _seed_rules(
     session: Session, categories: Mapping[str, Category], runits: Mapping[str, ResponsibleUnit], now: datetime
 ) -> int:
-    keys = [spec.key for spec in data.ROUTING_RULES]
-    active: dict[str, RoutingRule] = {}
-    for rule in session.scalars(
-        select(RoutingRule).where(RoutingRule.key.in_(keys), RoutingRule.active.is_(True)).order_by(RoutingRule.version)
-    ):
-        active[rule.key] = rule  # the newest active version wins
-    latest_query = (
-        select(RoutingRule.key, func.max(RoutingRule.version))
-        .where(RoutingRule.key.in_(keys))
-        .group_by(RoutingRule.key)
-    )
-    latest: dict[str, int] = {key: version for key, version in session.execute(latest_query)}
+    """Each demo rule through the one versioned editor: unchanged rules stay, drifted ones get a new version."""
     for spec in data.ROUTING_RULES:
         values = {
             "category_id": categories[spec.category].id if spec.category is not None else None,
@@ -310,16 +300,10 @@ def _seed_rules(
             "review_hours_city": spec.review_hours,
             "ack_hours": spec.ack_hours,
             "rectify_hours": spec.rectify_hours,
+            "rectify_working_days": spec.rectify_days,
+            "calendar": "24x7",
         }
-        current = active.get(spec.key)
-        if current is not None and all(getattr(current, name) == value for name, value in values.items()):
-            continue
-        if current is not None:
-            current.active = False
-        rule = RoutingRule(
-            key=spec.key, version=latest.get(spec.key, 0) + 1, active=True, created_at=now, created_by="seed", **values
-        )
-        session.add(rule)
+        save_rule_version(session, spec.key, values, "seed", now)
     return len(data.ROUTING_RULES)
 
 

@@ -294,15 +294,24 @@ class RuleSpec(NamedTuple):
     rectify_hours: float
     review_hours: float = 1.0  # at each tier
     ack_hours: float = 1.0
+    rectify_days: int | None = None  # working days; when set it decides the rectification deadline
+
+
+def _working_days(hours: float) -> int:
+    """Common 数字城管 practice counts rectification in working days, 2 to 7 by category."""
+    return max(2, min(7, round(hours / 24)))
 
 
 def _cat(code: str, start: str, unit: str | None, rectify: float, review: float = 1.0, ack: float = 1.0) -> RuleSpec:
-    return RuleSpec(f"cat-{code}", code, start, unit, rectify, review, ack)
+    # Camera alarms (E06xx) run on the clock, day and night; everything else on working days.
+    days = None if code.startswith("E06") else _working_days(rectify)
+    return RuleSpec(f"cat-{code}", code, start, unit, rectify, review, ack, days)
 
 
-# Rectification limits follow common 数字城管 practice: 1-7 working days by category, expressed in hours.
+# Review and dispatch within 1 h, acknowledgement within 1 h; rectification in 2-7 working days by category
+# (the hours below are the fallback and what camera alarms use).
 ROUTING_RULES: tuple[RuleSpec, ...] = (
-    RuleSpec("default", None, "village", None, 72.0),
+    RuleSpec("default", None, "village", None, 72.0, rectify_days=3),
     _cat("C0101", "village", "DEPT-ZJ", 48.0),  # an open manhole is a hazard: faster than other components
     _cat("C0102", "village", "DEPT-CG", 120.0),
     _cat("C0103", "village", "DEPT-ZJ", 120.0),

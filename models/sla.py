@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.cases import Case, State
 from models.commands import SYSTEM, get_case, record_event
 from models.db import Database, utcnow
-from models.routing import due_after, review_hours
+from models.routing import Deadlines
 from models.workflow import next_tier
 
 
@@ -55,6 +55,11 @@ def candidates(session: Session, now: datetime) -> list[str]:
 
 
 def sweep_case(session: Session, number: str, now: datetime, report: SweepReport) -> None:
+    with session.no_autoflush:
+        _sweep_case(session, number, now, report)
+
+
+def _sweep_case(session: Session, number: str, now: datetime, report: SweepReport) -> None:
     case = get_case(session, number, lock=True)
     from_state, from_tier = case.state, case.tier
     if case.state == State.REVIEWING.value and case.review_due is not None and case.review_due < now:
@@ -63,7 +68,7 @@ def sweep_case(session: Session, number: str, now: datetime, report: SweepReport
         if up is not None:
             case.tier = up.value
             case.registered_at = None
-            case.review_due = due_after(now, review_hours(case.routing_rule, up.value))
+            case.review_due = Deadlines(session, case.routing_rule).review(now, up.value)
             note = "审核超时，自动上报并督办 / review overdue: escalated and supervised"
             record_event(
                 session,

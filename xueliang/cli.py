@@ -360,6 +360,85 @@ def cmd_audit_verify(app: App, args: argparse.Namespace) -> None:
         )
 
 
+# ---------------------------------------------------------------- routing rules
+
+
+def _rule_view(rule: Any) -> dict[str, Any]:
+    return {
+        "key": rule.key,
+        "version": rule.version,
+        "active": rule.active,
+        "category": rule.category.code if rule.category else None,
+        "area": rule.area.code if rule.area else None,
+        "start_tier": rule.start_tier,
+        "responsible_unit": rule.responsible_unit.code if rule.responsible_unit else None,
+        "review_hours": {t: rule.review_hours(t) for t in ("village", "township", "city")},
+        "ack_hours": rule.ack_hours,
+        "rectify_hours": rule.rectify_hours,
+        "rectify_working_days": rule.rectify_working_days,
+        "calendar": rule.calendar,
+        "created_by": rule.created_by,
+        "created_at": rule.created_at.isoformat(),
+    }
+
+
+def cmd_rules_list(app: App, args: argparse.Namespace) -> None:
+    from models.taxonomy import RoutingRule
+
+    with app.db.read() as session:
+        stmt = select(RoutingRule).order_by(RoutingRule.key, RoutingRule.version)
+        if not args.all:
+            stmt = stmt.where(RoutingRule.active.is_(True))
+        rows = [_rule_view(r) for r in session.execute(stmt).scalars()]
+    if args.json:
+        emit(rows)
+        return
+    table(
+        [
+            (
+                r["key"],
+                r["version"],
+                r["category"] or "*",
+                r["start_tier"],
+                r["responsible_unit"] or "(乡镇政府)",
+                r["ack_hours"],
+                (r["rectify_working_days"] and f"{r['rectify_working_days']}工作日") or f"{r['rectify_hours']}h",
+            )
+            for r in rows
+        ],
+        ["key", "v", "category", "start", "unit", "ack h", "rectify"],
+    )
+
+
+def cmd_rules_set(app: App, args: argparse.Namespace) -> None:
+    from models.rules import edit_rule
+
+    values: dict[str, Any] = {}
+    if args.start_tier:
+        values["start_tier"] = args.start_tier
+    if args.review_hours is not None:
+        values.update({f"review_hours_{t}": args.review_hours for t in ("village", "township", "city")})
+    if args.ack_hours is not None:
+        values["ack_hours"] = args.ack_hours
+    if args.rectify_hours is not None:
+        values["rectify_hours"] = args.rectify_hours
+        values["rectify_working_days"] = None
+    if args.rectify_days is not None:
+        values["rectify_working_days"] = args.rectify_days
+    if args.calendar:
+        values["calendar"] = args.calendar
+    with app.db.write() as session:
+        if args.unit is not None:
+            from models.routing import unit_by_code
+
+            values["responsible_unit_id"] = unit_by_code(session, args.unit).id if args.unit else None
+        if not values:
+            raise ValidationError("没有要修改的内容", "nothing to change: give at least one option")
+        rule = edit_rule(session, args.key, values, args.as_user)
+        view = _rule_view(rule)
+    emit(view) if args.json else print(f"rule {view['key']} is now version {view['version']}")
+
+
 # ---------------------------------------------------------------- intake
 
 
@@ -535,6 +614,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="date_from")
     p.add_argument("--to", dest="date_to")
     p.add_argument("--by", choices=["unit", "category", "tier", "month"])
+
+    rules = sub.add_parser("rules", help="routing rules").add_subparsers(dest="rules_command", required=True)
+    p = add(rules, "list", cmd_rules_list, "active routing rules (--all: every version)")
+    p.add_argument("--all", action="store_true")
+    p = add(rules, "set", cmd_rules_set, "edit a routing rule as an admin (a new version; cases keep theirs)")
+    p.add_argument("key")
+    p.add_argument("--as", dest="as_user", required=True, metavar="USER")
+    p.add_argument("--start-tier", choices=["village", "township", "city"])
+    p.add_argument("--review-hours", type=float)
+    p.add_argument("--ack-hours", type=float)
+    p.add_argument("--rectify-hours", type=float)
+    p.add_argument("--rectify-days", type=int, help="working days")
+    p.add_argument("--unit", help="responsible unit code ('' for the township government)")
+    p.add_argument("--calendar", choices=["24x7", "working"])
 
     signal = sub.add_parser("signal", help="inbound signals").add_subparsers(dest="signal_command", required=True)
     p = add(signal, "list", cmd_signal_list, "received signals and the case or rule each ended in")
