@@ -314,7 +314,9 @@ def _act(
     data: dict[str, Any] = {}
     rule = case.routing_rule
     clock = Deadlines(session, rule)
-    extra_events: list[tuple[Case, str, str | None, str | None, str | None, dict[str, Any]]] = []
+    # Changes to a second case (the merge target) are applied only after the first case's row is written, so
+    # that each case row is written once and steps its version once.
+    target: Case | None = None
 
     if action == "register":
         if case.registered_at is not None:
@@ -340,9 +342,7 @@ def _act(
                 f"目标案卷 {target.number} 已办结，不能合并", f"target case {target.number} is not open"
             )
         case.merged_into_id = target.id
-        target.reporter_count += case.reporter_count
         data["target"] = target.number
-        extra_events.append((target, "absorb", f"合并自 {number}", target.state, target.tier, {"merged": number}))
     elif action == "dispatch":
         unit = (
             unit_by_code(session, params.unit)
@@ -437,8 +437,11 @@ def _act(
     if spec.to_state is not None:
         case.state = spec.to_state.value
     record_event(session, case, action, username, now, note, from_state, from_tier, data)
-    for other, other_action, other_note, other_state, other_tier, other_data in extra_events:
-        record_event(session, other, other_action, username, now, other_note, other_state, other_tier, other_data)
+    if target is not None:
+        target.reporter_count += case.reporter_count
+        record_event(
+            session, target, "absorb", username, now, f"合并自 {number}", target.state, target.tier, {"merged": number}
+        )
     return case
 
 
