@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from models.cases import OPEN_STATES, Case, Signal, Source
 from models.commands import create_case, record_event
 from models.db import utcnow
+from models.errors import DomainError
 from models.org import AdminUnit, Camera
 from models.routing import haversine_m, locate
 from models.taxonomy import Category, SuppressionRule
@@ -319,7 +320,7 @@ def _citizen_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix:
     if lat is not None and lon is not None:
         try:
             place = locate(ctx.session, float(lat), float(lon))
-        except ValueError:
+        except (ValueError, DomainError):  # unparseable or outside every village: try the address, else suppress
             place = None
     if place is None and fields.get("unit"):
         place = ctx.session.execute(select(AdminUnit).where(AdminUnit.code == fields["unit"])).scalars().first()

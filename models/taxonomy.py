@@ -53,7 +53,7 @@ class RoutingRule(Base):
     # When set, rectification is due at the end of this many working days instead of after rectify_hours.
     rectify_working_days: Mapped[int | None] = mapped_column(Integer)
     # "24x7": SLA hours are clock hours; "working": they count only working time (models.calendar).
-    calendar: Mapped[str] = mapped_column(String(16), default="24x7")
+    calendar: Mapped[str] = mapped_column(String(16), default="24x7", server_default="24x7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(64), default="system")
 

@@ -34,3 +34,27 @@ def test_downgrade_to_empty_and_up_again(db_url: str) -> None:
     assert table_names(db_url) == set()
     upgrade(db_url)
     assert table_names(db_url) == set(Base.metadata.tables)
+
+
+def test_upgrade_keeps_existing_rows(db_url: str) -> None:
+    """A database holding data at the first revision upgrades to head (new NOT NULL columns have defaults)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    downgrade(db_url, "base")
+    upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO routing_rule (key, version, active, start_tier, review_hours_village,"
+                " review_hours_township, review_hours_city, ack_hours, rectify_hours, created_at, created_by)"
+                " VALUES ('default', 1, true, 'village', 1, 1, 1, 1, 72, :now, 'test')"
+            ),
+            {"now": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+    upgrade(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT calendar FROM routing_rule")).scalar_one() == "24x7"
+    engine.dispose()
