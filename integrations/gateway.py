@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
 from integrations.cameras import ParsedSignal, ParseError
-from integrations.secrets import verify_password
+from integrations.open311 import open311_router
+from integrations.secrets import PhoneVault, verify_password
 from models.cases import DeadLetter
 from models.db import Database, utcnow
 from models.intake import record_signal
@@ -93,7 +94,15 @@ class SourceAuth:
         return None
 
 
-def store_dead_letter(db: Database, endpoint: str, content_type: str | None, raw: bytes, message: str) -> int:
+def store_dead_letter(
+    db: Database,
+    endpoint: str,
+    content_type: str | None,
+    raw: bytes,
+    message: str,
+    source_id: int | None = None,
+    query: str | None = None,
+) -> int:
     with db.write() as session:
         row = DeadLetter(
             endpoint=endpoint,
@@ -101,6 +110,8 @@ def store_dead_letter(db: Database, endpoint: str, content_type: str | None, raw
             raw=raw,
             error=message,
             received_at=utcnow(),
+            source_id=source_id,
+            query=(query or "")[:500] or None,
         )
         session.add(row)
         session.flush()
@@ -190,6 +201,7 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
     app.state.db = database
     app.state.settings = settings
     auth = SourceAuth(database)
+    app.include_router(open311_router(database, settings, PhoneVault.from_settings(settings)))
 
     @app.get("/healthz")
     def healthz() -> Any:

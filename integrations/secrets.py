@@ -65,6 +65,16 @@ class PhoneVault:
                 "sealed phone number cannot be opened with this key (XUELIANG_SECRET_KEY changed?)"
             ) from exc
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """Seal a raw inbound body that carries personal data (citizens' reports): kept, but not readable."""
+        return self._fernet.encrypt(data)
+
+    def open_bytes(self, sealed: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken as exc:
+            raise ValueError("sealed data cannot be opened with this key (XUELIANG_SECRET_KEY changed?)") from exc
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)

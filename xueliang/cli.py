@@ -467,6 +467,22 @@ def cmd_signal_list(app: App, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_import_hotline(app: App, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from integrations.hotline import format_report, import_hotline
+    from integrations.secrets import PhoneVault
+
+    try:
+        report = import_hotline(app.db, Path(args.file), PhoneVault.from_settings(app.settings))
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        emit(report.to_dict())
+    else:
+        sys.stdout.write(format_report(report) + "\n")
+
+
 def cmd_intake_run(app: App, args: argparse.Namespace) -> None:
     from flows.intake import drain
 
@@ -633,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(signal, "list", cmd_signal_list, "received signals and the case or rule each ended in")
     p.add_argument("--source")
     p.add_argument("--limit", type=int, default=1000)
+    imp = sub.add_parser("import", help="imports").add_subparsers(dest="import_command", required=True)
+    p = add(imp, "hotline", cmd_import_hotline, "12345 hotline CSV/XLSX import with a per-row report")
+    p.add_argument("file")
     intake_cmd = sub.add_parser("intake", help="signals into cases").add_subparsers(
         dest="intake_command", required=True
     )

@@ -12,12 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import needs_fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.cameras import ParsedSignal, ParseError, dahua, frigate, gb28181, generic, hikvision
 from integrations.cameras.common import KNOWN_TYPES, STATES
+from tests.conftest import needs_fixtures
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

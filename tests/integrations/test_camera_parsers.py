@@ -8,12 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-# tests/ is not a package: pytest puts tests/ on sys.path for its conftest, which is importable as `conftest`
-# (`from tests.conftest import …` fails with ModuleNotFoundError).
-from conftest import needs_fixtures
-
 from integrations.cameras import ParsedSignal, ParseError, dahua, frigate, gb28181, generic, hikvision
 from integrations.cameras.common import find_boundary, parse_time, split_multipart
+from tests.conftest import needs_fixtures
 
 HIK_NS20 = "http://www.hikvision.com/ver20/XMLSchema"
 HIK_NS10 = "http://www.hikvision.com/ver10/XMLSchema"
