@@ -6,6 +6,7 @@ The CLI, the flows and the console all call these functions; no other code write
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +21,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from models.audit import GENESIS, event_digest
 from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Source, State
 from models.db import utcnow
-from models.errors import Conflict, IllegalAction, NotFound, ValidationError
-from models.org import AdminUnit, Camera, Role, User
+from models.errors import Conflict, Forbidden, IllegalAction, NotFound, ValidationError
+from models.org import AdminUnit, Camera, Role, UnitContact, User
 from models.routing import Deadlines, default_responsible_unit, find_rule, locate, unit_by_code
 from models.taxonomy import Category
-from models.workflow import ACTIONS, get_spec, next_tier, user_tier
+from models.workflow import ACTIONS, ActionSpec, Who, check_state, get_spec, next_tier, user_tier
 from models.workflow import check as check_action
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -288,25 +289,57 @@ def act(
     Autoflush is off while the case changes, so the case row is written once, by record_event: one version
     step per action, however many queries the action's rules make on the way."""
     with session.no_autoflush:
-        return _act(session, number, action, username, params, now)
+        user = get_user(session, username)
+        return _act(
+            session, number, action, username, user, params, now, lambda spec, case: check_action(spec, case, user)
+        )
+
+
+def act_as_contact(
+    session: Session,
+    number: str,
+    action: str,
+    contact_id: int,
+    params: ActParams | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """An action by a registered SMS contact of the case's responsible unit (the SMS reply path): only the
+    unit's own actions (acknowledge, return, request extension, report fixed), only on its own cases."""
+    contact = session.get(UnitContact, contact_id)
+    if contact is None:
+        raise NotFound(f"没有联系人 {contact_id}", f"no contact {contact_id}")
+
+    def authorize(spec: ActionSpec, case: Case) -> None:
+        if spec.who is not Who.UNIT_DISPATCHER:
+            raise Forbidden(f"短信联系人不能“{spec.zh}”", f"an SMS contact cannot '{spec.en}'")
+        if not contact.active or contact.unit_id != case.responsible_unit_id:
+            raise Forbidden(
+                f"{contact.phone_masked} 不是案卷 {case.number} 责任单位的登记联系人",
+                f"{contact.phone_masked} is not a registered contact of case {case.number}'s responsible unit",
+            )
+        check_state(spec, case)
+
+    with session.no_autoflush:
+        return _act(session, number, action, f"sms:{contact.name}", None, params, now, authorize)
 
 
 def _act(
     session: Session,
     number: str,
     action: str,
-    username: str,
+    actor: str,
+    user: User | None,
     params: ActParams | None,
     now: datetime | None,
+    authorize: Callable[[ActionSpec, Case], None],
 ) -> Case:
     params = params or ActParams()
     now = now or utcnow()
     spec = get_spec(action)
-    user = get_user(session, username)
     case = get_case(session, number, lock=True)
     if params.version is not None and case.version != params.version:
         raise _stale(session, case, params.version)
-    check_action(spec, case, user)
+    authorize(spec, case)
     note = (params.note or "").strip() or None
     if spec.needs_note and not note:
         raise ValidationError(f"“{spec.zh}”须填写理由（--note）", f"'{spec.en}' needs a reason (--note)")
@@ -351,11 +384,11 @@ def _act(
         )
         if unit is None:
             raise ValidationError("请指定责任单位（--unit）", "name the responsible unit (--unit)")
-        assert user.admin_unit is not None
+        assert user is not None and user.admin_unit is not None
         if not unit.area.path.startswith(user.admin_unit.path):
             raise IllegalAction(
-                f"责任单位 {unit.name} 不在 {username} 的辖区内，请上报",
-                f"unit {unit.name} is outside {username}'s scope; escalate instead",
+                f"责任单位 {unit.name} 不在 {actor} 的辖区内，请上报",
+                f"unit {unit.name} is outside {actor}'s scope; escalate instead",
             )
         if params.due is not None and params.due <= now:
             raise ValidationError("整改期限须晚于当前时间", "the due time must be in the future")
@@ -436,11 +469,11 @@ def _act(
 
     if spec.to_state is not None:
         case.state = spec.to_state.value
-    record_event(session, case, action, username, now, note, from_state, from_tier, data)
+    record_event(session, case, action, actor, now, note, from_state, from_tier, data)
     if target is not None:
         target.reporter_count += case.reporter_count
         record_event(
-            session, target, "absorb", username, now, f"合并自 {number}", target.state, target.tier, {"merged": number}
+            session, target, "absorb", actor, now, f"合并自 {number}", target.state, target.tier, {"merged": number}
         )
     return case
 

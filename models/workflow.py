@@ -128,10 +128,8 @@ def _deny_reviewer(user: User, case: Case, spec: ActionSpec) -> Forbidden:
     )
 
 
-def check(spec: ActionSpec, case: Case, user: User) -> None:
-    """Raise IllegalAction or Forbidden when `user` may not take `spec` on `case` now; return otherwise."""
-    if not user.active:
-        raise Forbidden(f"账号 {user.username} 已停用", f"account {user.username} is disabled")
+def check_state(spec: ActionSpec, case: Case) -> None:
+    """Raise IllegalAction when the case's state does not allow `spec`."""
     if State(case.state) not in spec.from_states:
         state_zh, state_en = STATE_NAMES[case.state]
         allowed = ", ".join(sorted(s.value for s in spec.from_states))
@@ -139,6 +137,13 @@ def check(spec: ActionSpec, case: Case, user: User) -> None:
             f"案卷 {case.number} 当前状态为“{state_zh}”，不能“{spec.zh}”（仅限：{allowed}）",
             f"case {case.number} is {state_en}; '{spec.en}' is only possible when {allowed}",
         )
+
+
+def check(spec: ActionSpec, case: Case, user: User) -> None:
+    """Raise IllegalAction or Forbidden when `user` may not take `spec` on `case` now; return otherwise."""
+    if not user.active:
+        raise Forbidden(f"账号 {user.username} 已停用", f"account {user.username} is disabled")
+    check_state(spec, case)
     if spec.who is Who.TIER_REVIEWER:
         if not _is_tier_reviewer(user, case):
             raise _deny_reviewer(user, case, spec)

@@ -273,3 +273,23 @@ def test_audit_detects_an_edited_and_a_removed_row(demo_url: str) -> None:
     assert not report.ok
     assert {(b.case, b.seq) for b in report.broken} == {(number, 2), (other, 2)}
     db.dispose()
+
+
+def test_sms_contacts_act_only_for_their_unit(demo: Database) -> None:
+    from models.commands import act_as_contact
+    from models.org import UnitContact
+
+    number = city_patrol_case(demo)
+    case = do(demo, number, "dispatch", "reviewer_city", hours(0.1))
+    with demo.read() as s:
+        own = s.execute(select(UnitContact).where(UnitContact.unit_id == case.responsible_unit_id)).scalars().first()
+        other = s.execute(select(UnitContact).where(UnitContact.unit_id != case.responsible_unit_id)).scalars().first()
+    with pytest.raises(Forbidden, match="registered contact"), demo.write() as s:
+        act_as_contact(s, number, "acknowledge", other.id, now=hours(0.2))
+    with pytest.raises(Forbidden, match="SMS contact cannot"), demo.write() as s:
+        act_as_contact(s, number, "escalate", own.id, now=hours(0.2))
+    with demo.write() as s:
+        done = act_as_contact(s, number, "acknowledge", own.id, now=hours(0.3))
+        assert done.state == "acknowledged" and done.events[-1].actor == f"sms:{own.name}"
+    with pytest.raises(IllegalAction), demo.write() as s:
+        act_as_contact(s, number, "acknowledge", own.id, now=hours(0.4))
