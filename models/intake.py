@@ -75,7 +75,10 @@ TYPE_NAMES: dict[str, str] = {
 }
 
 
-def idempotency_key(
+UNTIMED_BUCKET = timedelta(seconds=60)
+
+
+def idempotency_keys(
     source: str,
     camera_ref: str | None,
     type_: str,
@@ -83,15 +86,27 @@ def idempotency_key(
     device_time: datetime | None,
     external_id: str | None,
     fields: dict[str, Any],
-) -> str:
-    """The same alarm delivered twice has the same key: its identity is what the device said, not when it
-    arrived. Devices that send their own event id are keyed by it."""
+    received_at: datetime,
+) -> list[str]:
+    """The keys under which this alarm may already be known, its own first.
+
+    The same alarm delivered twice has the same key: its identity is what the device said, not when it
+    arrived; devices that send their own event id are keyed by it. An alarm with neither an id nor a time
+    (some Dahua events) can only be told apart by arrival: it is keyed by its minute of arrival, and a copy
+    arriving in the next minute is recognised through the previous minute's key.
+    """
+
+    def key(basis: Any) -> str:
+        text = json.dumps(basis, sort_keys=True, default=str, ensure_ascii=False)
+        return f"{source}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
     if external_id:
-        basis: Any = [source, camera_ref, external_id, state]
-    else:
-        basis = [source, camera_ref, type_, state, device_time.isoformat() if device_time else None, fields]
-    digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
-    return f"{source}:{digest[:40]}"
+        return [key([source, camera_ref, external_id, state])]
+    if device_time is not None:
+        return [key([source, camera_ref, type_, state, device_time.isoformat(), fields])]
+    epoch = datetime(2000, 1, 1, tzinfo=received_at.tzinfo)
+    bucket = (received_at - epoch) // UNTIMED_BUCKET
+    return [key([source, camera_ref, type_, state, "arrival", b, fields]) for b in (bucket, bucket - 1)]
 
 
 @dataclass(frozen=True)
@@ -138,7 +153,16 @@ def record_signal(
 ) -> Recorded:
     """Insert the signal unless its idempotency key is known; say which. Unknown cameras are kept, flagged."""
     received_at = received_at or utcnow()
-    key = key or idempotency_key(source, camera_ref, type_, state, device_time, external_id, fields)
+    keys = (
+        [key]
+        if key
+        else idempotency_keys(source, camera_ref, type_, state, device_time, external_id, fields, received_at)
+    )
+    key = keys[0]
+    if len(keys) > 1:
+        known = session.execute(select(Signal.id).where(Signal.idempotency_key.in_(keys[1:]))).scalar()
+        if known is not None:
+            return Recorded(known, True)
     camera = find_camera(session, source, camera_ref, source_id) if source in CAMERA_SOURCES else None
     stored = dict(fields)
     if source in CAMERA_SOURCES and camera is None:

@@ -193,3 +193,21 @@ def test_a_crash_mid_batch_writes_nothing_and_the_retry_creates_each_case_once(d
     assert process(demo).processed == 5
     assert process(demo).processed == 0
     assert count(demo, Case) == 5
+
+
+def test_alarms_without_time_or_id_are_told_apart_by_arrival(demo: Database) -> None:
+    cam = camera(demo, "dahua")
+
+    def untimed(received: datetime) -> object:
+        with demo.write() as s:
+            return record_signal(
+                s, source="dahua", type_="motion", state="start", camera_ref=cam.external_id, device_time=None,
+                time_flagged=True, external_id=None, fields={"channel": 1}, raw=b"Code=VideoMotion;action=Start",
+                content_type="text/plain", received_at=received,
+            )
+
+    first = untimed(T0 + timedelta(seconds=59.5))
+    retry = untimed(T0 + timedelta(seconds=60.5))  # the next minute: recognised through the previous key
+    later = untimed(T0 + timedelta(minutes=5))
+    assert (retry.duplicate, retry.id) == (True, first.id)
+    assert not later.duplicate
