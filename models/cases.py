@@ -209,9 +209,11 @@ class Signal(Base):
     content_type: Mapped[str | None] = mapped_column(String(120))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="new", index=True)  # new, cased, suppressed
+    # new, then cased | attached | linked | suppressed
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)
     suppressed_by: Mapped[str | None] = mapped_column(String(120))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class DeadLetter(Base):

@@ -422,10 +422,14 @@ def process_batch(
     prefix: str = "LY",
     window: timedelta = DEFAULT_CORRELATION,
     radius_m: float = DEFAULT_DUPLICATE_RADIUS_M,
+    ids: list[int] | None = None,
 ) -> IntakeReport:
-    """Process up to `limit` new signals, oldest first, inside the caller's transaction."""
+    """Process up to `limit` new signals (or only those of `ids`), oldest first, inside the caller's
+    transaction."""
     ctx = _Context(session, now or utcnow(), window, radius_m)
     stmt = select(Signal).where(Signal.status == "new").order_by(Signal.id).limit(limit)
+    if ids is not None:
+        stmt = stmt.where(Signal.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     report = IntakeReport()
@@ -434,6 +438,7 @@ def process_batch(
             _citizen_signal(ctx, signal, report, prefix)
         else:
             _camera_signal(ctx, signal, report, prefix)
+        signal.processed_at = utcnow()
         report.processed += 1
     session.flush()
     return report

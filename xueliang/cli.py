@@ -543,6 +543,44 @@ def cmd_deadletter_replay(app: App, args: argparse.Namespace) -> None:
     emit({"signals": results}) if args.json else print(f"recorded: {results}")
 
 
+def cmd_simulate(app: App, args: argparse.Namespace) -> None:
+    import time
+
+    import httpx
+
+    from integrations.simulate import load_cameras, make_alarms
+
+    cameras = load_cameras(app.db)
+    if not cameras:
+        raise CliError("no cameras registered: run `xueliang seed demo` first", 3)
+    count = args.count or max(1, int(args.rate * args.duration))
+    alarms = make_alarms(cameras, count, seed=args.seed, repeat_share=args.repeat)
+    base = (args.url or app.settings.public_url).rstrip("/")
+    sent = duplicates = failed = 0
+    started = time.monotonic()
+    with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {args.token or app.settings.demo_token}"}) as http:
+        for i, alarm in enumerate(alarms):
+            delay = started + i / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                answer = http.post(base + alarm.path, content=alarm.body, headers={"Content-Type": alarm.content_type})
+            except httpx.HTTPError as exc:
+                failed += 1
+                print(f"{alarm.vendor}: {exc}", file=sys.stderr)
+                continue
+            if answer.status_code != 202:
+                failed += 1
+                print(f"{alarm.vendor}: HTTP {answer.status_code} {answer.text[:200]}", file=sys.stderr)
+                continue
+            sent += 1
+            duplicates += sum(1 for s in answer.json()["signals"] if s["duplicate"])
+    result = {"sent": sent, "duplicates": duplicates, "failed": failed, "seconds": round(time.monotonic() - started, 2)}
+    emit(result) if args.json else print(", ".join(f"{k}={v}" for k, v in result.items()))
+    if failed:
+        raise CliError(f"{failed} alarm(s) were not accepted", 1)
+
+
 # ---------------------------------------------------------------- services
 
 
@@ -667,6 +705,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="history integrity").add_subparsers(dest="audit_command", required=True)
     add(audit, "verify", cmd_audit_verify, "check the hash chain of every case history")
 
+    p = add(sub, "simulate", cmd_simulate, "post realistic camera alarms to the gateway (the demo's live traffic)")
+    p.add_argument("--url", help="gateway base URL (default XUELIANG_PUBLIC_URL)")
+    p.add_argument("--rate", type=float, default=2.0, help="alarms per second")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds (when --count is not given)")
+    p.add_argument("--count", type=int)
+    p.add_argument("--repeat", type=float, default=0.3, help="share of alarms from a few busy cameras")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--token")
     p = add(sub, "gateway", cmd_gateway, "the inbound HTTP service", json_flag=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -229,3 +229,18 @@ def test_mutated_bodies_never_make_a_5xx(demo: Database, vendor: str) -> None:
         assert answer.status_code in (202, 400), (answer.status_code, answer.text, body)
 
     check()
+
+
+def test_simulated_alarms_of_every_vendor_become_cases(client: TestClient, demo: Database) -> None:
+    from integrations.simulate import load_cameras, make_alarms
+
+    cameras = load_cameras(demo)
+    alarms = make_alarms(cameras, 60, seed=7)
+    assert {a.vendor for a in alarms} >= {"hikvision", "dahua", "gb28181", "frigate"}
+    for alarm in alarms:
+        answer = client.post(alarm.path, content=alarm.body, headers={**BEARER, "Content-Type": alarm.content_type})
+        assert answer.status_code == 202, (alarm.vendor, answer.text)
+    report = drain(demo, "LY")
+    assert report.processed == 60
+    assert not report.suppressed, report.suppressed
+    assert len(report.cases) + report.attached >= 50, report.suppressed

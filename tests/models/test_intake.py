@@ -201,9 +201,18 @@ def test_alarms_without_time_or_id_are_told_apart_by_arrival(demo: Database) -> 
     def untimed(received: datetime) -> object:
         with demo.write() as s:
             return record_signal(
-                s, source="dahua", type_="motion", state="start", camera_ref=cam.external_id, device_time=None,
-                time_flagged=True, external_id=None, fields={"channel": 1}, raw=b"Code=VideoMotion;action=Start",
-                content_type="text/plain", received_at=received,
+                s,
+                source="dahua",
+                type_="motion",
+                state="start",
+                camera_ref=cam.external_id,
+                device_time=None,
+                time_flagged=True,
+                external_id=None,
+                fields={"channel": 1},
+                raw=b"Code=VideoMotion;action=Start",
+                content_type="text/plain",
+                received_at=received,
             )
 
     first = untimed(T0 + timedelta(seconds=59.5))
