@@ -45,6 +45,17 @@ def intake(database_url: str | None = None, batch: int = 500) -> dict[str, objec
     return {"processed": report.processed, "cases": report.cases, "suppressed": report.suppressed}
 
 
+@flow(name="intake_signal")
+def intake_signal(signal_id: int, database_url: str, prefix: str = "LY") -> int:
+    """One signal in one flow run: the naive design the intake benchmark compares the batch path against."""
+    db = Database(database_url)
+    try:
+        with db.write() as session:
+            return process_batch(session, prefix=prefix, ids=[signal_id]).processed
+    finally:
+        db.dispose()
+
+
 class IntakeLoop(threading.Thread):
     """The worker's low-latency path: poll for new signals every `idle` seconds, process them at once."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -56,9 +57,12 @@ class SourceAuth:
     """Resolves the camera source of a request. Argon2 checks of Basic passwords are slow by design, so a
     successful (username, password) pair is remembered in memory by its digest for this process."""
 
+    TOKEN_TTL_S = 30.0
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self._basic_ok: dict[str, int] = {}
+        self._tokens: dict[str, tuple[int | None, float]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, request: Request) -> int | None:
@@ -69,10 +73,19 @@ class SourceAuth:
             token = value.strip()
         if token:
             digest = hashlib.sha256(token.encode()).hexdigest()
+            with self._lock:
+                cached = self._tokens.get(digest)
+            if cached is not None and time.monotonic() - cached[1] < self.TOKEN_TTL_S:
+                return cached[0]
             with self.db.read() as session:
-                return session.execute(
+                source_id = session.execute(
                     select(CameraSource.id).where(CameraSource.token_digest == digest)
                 ).scalar_one_or_none()
+            with self._lock:
+                if len(self._tokens) > 10_000:  # bound the memo against token-guessing floods
+                    self._tokens.clear()
+                self._tokens[digest] = (source_id, time.monotonic())
+            return source_id
         if scheme.lower() == "basic" and value:
             try:
                 username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
@@ -260,7 +273,23 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn's worker processes call (each process builds its own app and engine)."""
+    return create_app(Settings.load())
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers > 1:
+        uvicorn.run(
+            "integrations.gateway:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)

@@ -23,7 +23,7 @@ from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Sour
 from models.db import utcnow
 from models.errors import Conflict, Forbidden, IllegalAction, NotFound, ValidationError
 from models.org import AdminUnit, Camera, Role, UnitContact, User
-from models.routing import Deadlines, default_responsible_unit, find_rule, locate, unit_by_code
+from models.routing import Deadlines, RuleBook, default_responsible_unit, locate, unit_by_code
 from models.taxonomy import Category
 from models.workflow import ACTIONS, ActionSpec, Who, check_state, get_spec, next_tier, user_tier
 from models.workflow import check as check_action
@@ -58,18 +58,65 @@ def get_case(session: Session, number: str, *, lock: bool = False) -> Case:
     return case
 
 
-def next_number(session: Session, prefix: str, now: datetime) -> str:
-    """LY-20261125-0001: a per-day counter (Asia/Shanghai day), incremented under the write lock."""
+def next_numbers(session: Session, prefix: str, now: datetime, count: int = 1) -> list[str]:
+    """`count` consecutive case numbers of the day (LY-20261125-0001 …, Asia/Shanghai day), reserved in one
+    statement under the write lock; a rolled-back transaction gives them back."""
     key = f"{prefix}-{now.astimezone(LOCAL_TZ):%Y%m%d}"
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(CaseCounter).values(prefix=key, last=0).on_conflict_do_nothing())
-    last = session.execute(
-        update(CaseCounter)
-        .where(CaseCounter.prefix == key)
-        .values(last=CaseCounter.last + 1)
-        .returning(CaseCounter.last)
+    counter = CaseCounter.__table__
+    connection = session.connection()  # Core statements: no ORM bookkeeping over the session's objects
+    connection.execute(insert(counter).values(prefix=key, last=0).on_conflict_do_nothing())
+    last = connection.execute(
+        update(counter).where(counter.c.prefix == key).values(last=counter.c.last + count).returning(counter.c.last)
     ).scalar_one()
-    return f"{key}-{last:04d}"
+    return [f"{key}-{n:04d}" for n in range(last - count + 1, last + 1)]
+
+
+def _history_rows(
+    case: Case,
+    action: str,
+    actor: str,
+    at: datetime,
+    note: str | None,
+    from_state: str | None,
+    from_tier: str | None,
+    data: dict[str, Any] | None,
+    prev: str,
+) -> tuple[CaseEvent, Outbox]:
+    """The chained history row and the outbox row of one version step (the case row already flushed)."""
+    event = CaseEvent(
+        case_id=case.id,
+        seq=case.version,  # one event per version step: the sequence number is the case's new version
+        version=case.version,
+        action=action,
+        actor=actor,
+        at=at,
+        note=note,
+        from_state=from_state,
+        to_state=case.state,
+        from_tier=from_tier,
+        to_tier=case.tier,
+        data=data or {},
+        prev_hash=prev,
+    )
+    event.hash = event_digest(case.number, event, prev)
+    outbox = Outbox(
+        topic=f"case.{action}",
+        case_id=case.id,
+        payload={
+            "number": case.number,
+            "action": action,
+            "version": case.version,
+            "state": case.state,
+            "tier": case.tier,
+            "actor": actor,
+            "at": at.isoformat(),
+            "data": data or {},
+        },
+        created_at=at,
+        available_at=at,
+    )
+    return event, outbox
 
 
 def record_event(
@@ -94,105 +141,101 @@ def record_event(
             case.number,
             None,
         ) from exc
-    last = session.execute(
-        select(CaseEvent.seq, CaseEvent.hash)
-        .where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    event = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        version=case.version,
-        action=action,
-        actor=actor,
-        at=at,
-        note=note,
-        from_state=from_state,
-        to_state=case.state,
-        from_tier=from_tier,
-        to_tier=case.tier,
-        data=data or {},
-        prev_hash=prev,
-    )
-    event.hash = event_digest(case.number, event, prev)
-    session.add(event)
-    session.add(
-        Outbox(
-            topic=f"case.{action}",
-            case_id=case.id,
-            payload={
-                "number": case.number,
-                "action": action,
-                "version": case.version,
-                "state": case.state,
-                "tier": case.tier,
-                "actor": actor,
-                "at": at.isoformat(),
-                "data": data or {},
-            },
-            created_at=at,
-            available_at=at,
-        )
-    )
+    prev = GENESIS
+    if case.version > 1:
+        prev = session.execute(
+            select(CaseEvent.hash).where(CaseEvent.case_id == case.id, CaseEvent.seq == case.version - 1)
+        ).scalar_one()
+    event, outbox = _history_rows(case, action, actor, at, note, from_state, from_tier, data, prev)
+    session.add_all([event, outbox])
     session.flush()
     return event
 
 
-def create_case(
-    session: Session,
-    *,
-    source: Source,
-    category: Category,
-    place: AdminUnit,
-    description: str,
-    actor: str,
-    now: datetime | None = None,
-    lat: float | None = None,
-    lon: float | None = None,
-    camera: Camera | None = None,
-    tier: str | None = None,
-    registered: bool = False,
-    address: str | None = None,
-    prefix: str = "LY",
-    data: dict[str, Any] | None = None,
-) -> Case:
-    """Open a case at its starting tier with its review clock running. Camera and citizen cases start where the
-    routing rule says (the village by default); patrol cases start at the raising inspector's tier."""
+@dataclass
+class NewCase:
+    """What is needed to open a case; see create_cases."""
+
+    source: Source
+    category: Category
+    place: AdminUnit
+    description: str
+    actor: str
+    lat: float | None = None
+    lon: float | None = None
+    camera: Camera | None = None
+    tier: str | None = None
+    registered: bool = False
+    address: str | None = None
+    data: dict[str, Any] | None = None
+
+
+def create_cases(session: Session, items: list[NewCase], now: datetime | None = None, prefix: str = "LY") -> list[Case]:
+    """Open cases at their starting tier with their review clocks running, in bulk: numbers reserved in one
+    statement, cases, history rows and outbox rows each written in one flush. Camera and citizen cases start
+    where the routing rule says (the village by default); patrol cases start at the raising inspector's tier."""
+    if not items:
+        return []
     now = now or utcnow()
-    rule = find_rule(session, category, place)
-    start = tier or (rule.start_tier if rule is not None else "village")
-    case = Case(
-        number=next_number(session, prefix, now),
-        source=source.value,
-        category_id=category.id,
-        category=category,
-        description=description,
-        address=address,
-        lat=lat if lat is not None else (camera.lat if camera else place.lat),
-        lon=lon if lon is not None else (camera.lon if camera else place.lon),
-        unit_id=place.id,
-        unit=place,
-        unit_path=place.path,
-        camera_id=camera.id if camera else None,
-        routing_rule_id=rule.id if rule else None,
-        tier=start,
-        state=State.REVIEWING.value,
-        registered_at=now if registered else None,
-        review_due=Deadlines(session, rule).review(now, start),
-        supervised=False,
-        overdue=False,
-        rework_count=0,
-        reporter_count=1,
-        created_at=now,
-        updated_at=now,
-        created_by=actor,
-    )
-    session.add(case)
-    payload = {"source": source.value, "category": category.code, "place": place.code, **(data or {})}
-    record_event(session, case, "create", actor, now, description or None, None, None, payload)
-    return case
+    numbers = next_numbers(session, prefix, now, len(items))
+    book = RuleBook(session)
+    cases = []
+    for item, number in zip(items, numbers, strict=True):
+        rule = book.find(item.category, item.place)
+        start = item.tier or (rule.start_tier if rule is not None else "village")
+        cases.append(
+            Case(
+                number=number,
+                source=item.source.value,
+                category_id=item.category.id,
+                category=item.category,
+                description=item.description,
+                address=item.address,
+                lat=item.lat if item.lat is not None else (item.camera.lat if item.camera else item.place.lat),
+                lon=item.lon if item.lon is not None else (item.camera.lon if item.camera else item.place.lon),
+                unit_id=item.place.id,
+                unit=item.place,
+                unit_path=item.place.path,
+                camera_id=item.camera.id if item.camera else None,
+                routing_rule_id=rule.id if rule else None,
+                routing_rule=rule,
+                tier=start,
+                state=State.REVIEWING.value,
+                registered_at=now if item.registered else None,
+                review_due=Deadlines(session, rule).review(now, start),
+                supervised=False,
+                overdue=False,
+                rework_count=0,
+                reporter_count=1,
+                created_at=now,
+                updated_at=now,
+                created_by=item.actor,
+            )
+        )
+    session.add_all(cases)
+    session.flush()
+    history = []
+    for item, case in zip(items, cases, strict=True):
+        payload = {"source": item.source.value, "category": item.category.code, "place": item.place.code}
+        history += _history_rows(
+            case,
+            "create",
+            item.actor,
+            now,
+            item.description or None,
+            None,
+            None,
+            {**payload, **(item.data or {})},
+            GENESIS,
+        )
+    session.add_all(history)
+    session.flush()
+    return cases
+
+
+def create_case(session: Session, *, now: datetime | None = None, prefix: str = "LY", **fields: Any) -> Case:
+    """One case; see create_cases."""
+    return create_cases(session, [NewCase(**fields)], now, prefix)[0]
 
 
 def patrol_case(
@@ -481,11 +524,13 @@ def _act(
 __all__ = [
     "ACTIONS",
     "ActParams",
+    "NewCase",
     "act",
     "create_case",
+    "create_cases",
     "get_case",
     "get_category",
     "get_user",
-    "next_number",
+    "next_numbers",
     "patrol_case",
 ]

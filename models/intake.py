@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Integer, String, and_, bindparam, cast, column, func, or_, select, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from models.cases import OPEN_STATES, Case, Signal, Source
-from models.commands import create_case, record_event
+from models.commands import NewCase, create_case, create_cases, record_event
 from models.db import utcnow
 from models.errors import DomainError
 from models.org import AdminUnit, Camera
@@ -205,9 +205,14 @@ class IntakeReport:
     linked: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
 
+    # signal id -> (status, case id, suppressed by): written for the whole batch in one statement
+    outcomes: dict[int, tuple[str, int | None, str | None]] = field(default_factory=dict)
+
+    def settle(self, signal: Signal, status: str, case_id: int | None = None) -> None:
+        self.outcomes[signal.id] = (status, case_id, None)
+
     def suppress(self, signal: Signal, reason: str) -> None:
-        signal.status = "suppressed"
-        signal.suppressed_by = reason
+        self.outcomes[signal.id] = ("suppressed", None, reason[:120])
         key = reason.split(":")[0]
         self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
@@ -220,8 +225,18 @@ class IntakeReport:
             self.suppressed[k] = self.suppressed.get(k, 0) + v
 
 
+@dataclass
+class _Pending:
+    """A new camera case this batch will open, and the signals that fall into it."""
+
+    new: NewCase
+    signals: list[Signal]
+    last: datetime
+
+
 class _Context:
-    """Per-batch caches, so that a batch of thousands of alarms costs few queries."""
+    """Per-batch state: caches and indexes loaded once, so that a batch of thousands of alarms costs a handful
+    of queries; new camera cases are collected and opened together at the end of the batch."""
 
     def __init__(self, session: Session, now: datetime, window: timedelta, radius_m: float) -> None:
         self.session = session
@@ -231,15 +246,35 @@ class _Context:
         self.categories = {c.code: c for c in session.execute(select(Category)).scalars()}
         self.rules = list(session.execute(select(SuppressionRule).where(SuppressionRule.until > now)).scalars())
         self.cameras: dict[int, Camera] = {}
-        self.open_by_camera: dict[tuple[int, int], tuple[Case, datetime]] = {}
+        self.open_cases: dict[tuple[int, int], tuple[int, datetime]] = {}  # (camera, category) -> (case, last alarm)
+        self.pending: dict[tuple[int, int], _Pending] = {}  # the latest new case of each (camera, category)
+        self.to_open: list[_Pending] = []  # every new case, in order
 
-    def camera(self, camera_id: int) -> Camera | None:
-        if camera_id not in self.cameras:
-            camera = self.session.get(Camera, camera_id)
-            if camera is None:
-                return None
-            self.cameras[camera_id] = camera
-        return self.cameras[camera_id]
+    def load(self, signals: list[Signal]) -> None:
+        camera_ids = {s.camera_id for s in signals if s.camera_id is not None}
+        if not camera_ids:
+            return
+        self.cameras = {
+            c.id: c
+            for c in self.session.execute(
+                select(Camera).options(joinedload(Camera.unit)).where(Camera.id.in_(camera_ids))
+            ).scalars()
+        }
+        earliest = min(s.time or s.received_at for s in signals) - self.window
+        rows = self.session.execute(
+            select(Signal.camera_id, Case.category_id, Case.id, func.max(Signal.time))
+            .join(Case, Case.id == Signal.case_id)
+            .where(
+                Signal.camera_id.in_(camera_ids),
+                Case.state.in_([s.value for s in OPEN_STATES]),
+                Signal.time >= earliest,
+            )
+            .group_by(Signal.camera_id, Case.category_id, Case.id)
+        ).all()
+        for camera_id, category_id, case_id, last in rows:
+            known = self.open_cases.get((camera_id, category_id))
+            if known is None or last > known[1]:
+                self.open_cases[(camera_id, category_id)] = (case_id, last)
 
     def suppression(self, camera: Camera | None, category: Category, place: AdminUnit, at: datetime) -> str | None:
         if camera is not None and camera.maintenance_until is not None and at < camera.maintenance_until:
@@ -256,38 +291,12 @@ class _Context:
             return f"rule:{rule.id} {rule.reason}"
         return None
 
-    def open_case_for(self, camera: Camera, category: Category, at: datetime) -> Case | None:
-        """The open case of this camera and category whose last alarm is within the correlation window."""
-        key = (camera.id, category.id)
-        hit = self.open_by_camera.get(key)
-        if hit is not None and hit[0].state in OPEN_STATES and at - hit[1] <= self.window:
-            return hit[0]
-        last = self.session.execute(
-            select(Signal.case_id, Signal.time)
-            .join(Case, Case.id == Signal.case_id)
-            .where(
-                Signal.camera_id == camera.id,
-                Case.category_id == category.id,
-                Case.state.in_([s.value for s in OPEN_STATES]),
-                Signal.time >= at - self.window,
-            )
-            .order_by(Signal.time.desc())
-            .limit(1)
-        ).first()
-        if last is None:
-            return None
-        case = self.session.get(Case, last[0])
-        if case is not None:
-            self.open_by_camera[key] = (case, max(last[1], at))
-        return case
 
-
-def _camera_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix: str) -> None:
+def _camera_signal(ctx: _Context, signal: Signal, report: IntakeReport) -> None:
     if signal.camera_id is None:
         report.suppress(signal, "unknown_camera")
         return
-    camera = ctx.camera(signal.camera_id)
-    assert camera is not None
+    camera = ctx.cameras[signal.camera_id]
     type_ = signal.type or ""
     if type_ in INFORMATIONAL:
         report.suppress(signal, f"informational:{type_}")
@@ -302,35 +311,48 @@ def _camera_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix: 
     if reason:
         report.suppress(signal, reason)
         return
-    case = ctx.open_case_for(camera, category, at)
-    if case is not None:
-        signal.case_id = case.id
-        signal.status = "attached"
-        ctx.open_by_camera[(camera.id, category.id)] = (case, at)
+    key = (camera.id, category.id)
+    known = ctx.open_cases.get(key)
+    if known is not None and abs(at - known[1]) <= ctx.window:
+        report.settle(signal, "attached", known[0])
+        ctx.open_cases[key] = (known[0], max(at, known[1]))
         report.attached += 1
+        return
+    pending = ctx.pending.get(key)
+    if pending is not None and abs(at - pending.last) <= ctx.window:
+        pending.signals.append(signal)
+        pending.last = max(at, pending.last)
         return
     if signal.state == "stop":
         report.suppress(signal, "stop_without_open_case")
         return
     label = TYPE_NAMES.get(type_, type_)
     zones = signal.fields.get("zones") or signal.fields.get("zone") or signal.fields.get("rule_name")
-    description = f"{camera.name}：{label}" + (f"（{zones}）" if zones else "")
-    case = create_case(
-        ctx.session,
+    new = NewCase(
         source=Source.CAMERA,
         category=category,
         place=camera.unit,
-        description=description,
+        description=f"{camera.name}：{label}" + (f"（{zones}）" if zones else ""),
         actor=f"camera:{camera.id}",
-        now=ctx.now,
         camera=camera,
-        prefix=prefix,
         data={"signal": signal.id, "type": type_, "device_time": at.isoformat()},
     )
-    signal.case_id = case.id
-    signal.status = "cased"
-    ctx.open_by_camera[(camera.id, category.id)] = (case, at)
-    report.cases.append(case.number)
+    ctx.pending[key] = _Pending(new, [signal], at)
+    ctx.to_open.append(ctx.pending[key])
+
+
+def _open_pending(ctx: _Context, report: IntakeReport, prefix: str) -> None:
+    groups = ctx.to_open
+    cases = create_cases(ctx.session, [g.new for g in groups], ctx.now, prefix)
+    for group, case in zip(groups, cases, strict=True):
+        first, *rest = group.signals
+        report.settle(first, "cased", case.id)
+        for signal in rest:
+            report.settle(signal, "attached", case.id)
+        report.cases.append(case.number)
+        report.attached += len(rest)
+    ctx.pending.clear()
+    ctx.to_open = []
 
 
 def _citizen_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix: str) -> None:
@@ -372,8 +394,7 @@ def _citizen_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix:
                 from_tier,
                 {"signal": signal.id, "reporters": duplicate.reporter_count},
             )
-            signal.case_id = duplicate.id
-            signal.status = "linked"
+            report.settle(signal, "linked", duplicate.id)
             report.linked += 1
             return
     case = create_case(
@@ -390,8 +411,7 @@ def _citizen_signal(ctx: _Context, signal: Signal, report: IntakeReport, prefix:
         prefix=prefix,
         data={"signal": signal.id},
     )
-    signal.case_id = case.id
-    signal.status = "cased"
+    report.settle(signal, "cased", case.id)
     report.cases.append(case.number)
 
 
@@ -427,18 +447,58 @@ def process_batch(
     """Process up to `limit` new signals (or only those of `ids`), oldest first, inside the caller's
     transaction."""
     ctx = _Context(session, now or utcnow(), window, radius_m)
-    stmt = select(Signal).where(Signal.status == "new").order_by(Signal.id).limit(limit)
+    stmt = select(Signal).options(defer(Signal.raw)).where(Signal.status == "new").order_by(Signal.id).limit(limit)
     if ids is not None:
         stmt = stmt.where(Signal.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
+    signals = list(session.execute(stmt).scalars())
+    ctx.load(signals)
     report = IntakeReport()
-    for signal in session.execute(stmt).scalars().all():
+    for signal in signals:
         if signal.source in CITIZEN_SOURCES:
             _citizen_signal(ctx, signal, report, prefix)
         else:
-            _camera_signal(ctx, signal, report, prefix)
-        signal.processed_at = utcnow()
+            _camera_signal(ctx, signal, report)
         report.processed += 1
+    _open_pending(ctx, report, prefix)
     session.flush()
+    _write_outcomes(session, report, utcnow())
     return report
+
+
+def _write_outcomes(session: Session, report: IntakeReport, processed_at: datetime) -> None:
+    """Every processed signal's outcome, written in bulk: one UPDATE … FROM (VALUES …) per chunk on PostgreSQL
+    (one round trip), an executemany on SQLite (in-process, no round trips to save)."""
+    items = [(sid, status, case_id, reason) for sid, (status, case_id, reason) in report.outcomes.items()]
+    table = Signal.__table__
+    connection = session.connection()
+    if not items:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("sid"))
+            .values(
+                status=bindparam("st"),
+                case_id=bindparam("cid"),
+                suppressed_by=bindparam("sup"),
+                processed_at=processed_at,
+            ),
+            [{"sid": sid, "st": st, "cid": cid, "sup": sup} for sid, st, cid, sup in items],
+        )
+        return
+    for start in range(0, len(items), 1000):
+        rows = values(
+            column("sid", Integer), column("st", String), column("cid", Integer), column("sup", String), name="outcome"
+        ).data(items[start : start + 1000])
+        connection.execute(
+            update(table)
+            .where(table.c.id == rows.c.sid)
+            .values(
+                status=rows.c.st,
+                case_id=cast(rows.c.cid, Integer),  # a chunk of NULLs alone would be typed text
+                suppressed_by=cast(rows.c.sup, String),
+                processed_at=processed_at,
+            )
+        )

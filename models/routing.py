@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.calendar import WorkCalendar
@@ -55,24 +55,31 @@ def locate(session: Session, lat: float, lon: float, max_km: float = 15.0) -> Ad
     return best[1]
 
 
+class RuleBook:
+    """The active routing rules, loaded once, for choosing among them many times (a batch of new cases)."""
+
+    def __init__(self, session: Session) -> None:
+        self.rules = list(session.execute(select(RoutingRule).where(RoutingRule.active.is_(True))).scalars())
+
+    def find(self, category: Category, place: AdminUnit) -> RoutingRule | None:
+        """The most specific rule: one naming the category beats one for any category; then the deepest area
+        that contains the place; then the newest."""
+        ancestors = path_ids(place.path)
+        best: tuple[tuple[int, int, int], RoutingRule] | None = None
+        for rule in self.rules:
+            if rule.category_id is not None and rule.category_id != category.id:
+                continue
+            if rule.area_id is not None and rule.area_id not in ancestors:
+                continue
+            depth = ancestors.index(rule.area_id) + 1 if rule.area_id is not None else 0
+            rank = (1 if rule.category_id is not None else 0, depth, rule.id)
+            if best is None or rank > best[0]:
+                best = (rank, rule)
+        return best[1] if best else None
+
+
 def find_rule(session: Session, category: Category, place: AdminUnit) -> RoutingRule | None:
-    """The most specific active rule: one naming the category beats one for any category; then the deepest
-    area that contains the place; then the newest."""
-    ancestors = path_ids(place.path)
-    candidates = session.execute(
-        select(RoutingRule).where(
-            RoutingRule.active.is_(True),
-            or_(RoutingRule.category_id == category.id, RoutingRule.category_id.is_(None)),
-            or_(RoutingRule.area_id.in_(ancestors), RoutingRule.area_id.is_(None)),
-        )
-    ).scalars()
-
-    def rank(rule: RoutingRule) -> tuple[int, int, int]:
-        depth = ancestors.index(rule.area_id) + 1 if rule.area_id is not None else 0
-        return (1 if rule.category_id is not None else 0, depth, rule.id)
-
-    ranked = sorted(candidates, key=rank, reverse=True)
-    return ranked[0] if ranked else None
+    return RuleBook(session).find(category, place)
 
 
 DEFAULT_HOURS = {"review": 1.0, "ack": 1.0, "rectify": 72.0}

@@ -503,6 +503,25 @@ def cmd_intake_run(app: App, args: argparse.Namespace) -> None:
         )
 
 
+def cmd_intake_loop(app: App, args: argparse.Namespace) -> None:
+    """The worker's low-latency intake loop alone, without Prefect (extra intake capacity, benchmarks)."""
+    import signal as signals
+    import threading
+
+    from flows.intake import IntakeLoop
+
+    loop = IntakeLoop(app.db, app.settings.city_prefix, idle=args.idle)
+    done = threading.Event()
+    signals.signal(signals.SIGTERM, lambda *_: done.set())
+    loop.start()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    loop.stop()
+    loop.join(timeout=30)
+
+
 def cmd_deadletter_list(app: App, args: argparse.Namespace) -> None:
     from models.cases import DeadLetter
     from models.views import iso
@@ -581,13 +600,30 @@ def cmd_simulate(app: App, args: argparse.Namespace) -> None:
         raise CliError(f"{failed} alarm(s) were not accepted", 1)
 
 
+def cmd_bench(app: App, args: argparse.Namespace) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(f"xueliang.bench_{args.what}")
+    except ModuleNotFoundError as exc:
+        raise CliError(f"bench {args.what} is not available yet ({exc.name})", 2) from exc
+    kwargs: dict[str, Any] = {}
+    if args.database:
+        kwargs["backends"] = [args.database]
+    result = module.run(**kwargs) if args.what in ("intake", "stats") else module.run(app.settings)
+    if args.json:
+        emit(result)
+    else:
+        print(json.dumps(result["results"], ensure_ascii=False, indent=2))
+
+
 # ---------------------------------------------------------------- services
 
 
 def cmd_gateway(app: App, args: argparse.Namespace) -> None:
     from integrations.gateway import serve
 
-    serve(app.settings, host=args.host, port=args.port)
+    serve(app.settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_worker(app: App, args: argparse.Namespace) -> None:
@@ -694,6 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="intake_command", required=True
     )
     add(intake_cmd, "run", cmd_intake_run, "process every pending signal now (what the worker does continuously)")
+    p = add(intake_cmd, "loop", cmd_intake_loop, "run the low-latency intake loop alone", json_flag=False)
+    p.add_argument("--idle", type=float, default=0.2, help="seconds to wait when nothing is pending")
     dead = sub.add_parser("deadletter", help="bodies that could not be understood").add_subparsers(
         dest="deadletter_command", required=True
     )
@@ -713,9 +751,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=float, default=0.3, help="share of alarms from a few busy cameras")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--token")
+    p = add(sub, "bench", cmd_bench, "benchmarks: JSON figures with the machine and the inputs named")
+    p.add_argument("what", choices=["intake", "evidence", "sms", "stats"])
+    p.add_argument("--database", choices=["sqlite", "postgresql"], help="only this database (intake, stats)")
     p = add(sub, "gateway", cmd_gateway, "the inbound HTTP service", json_flag=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes (each with its own connection pool)")
     add(sub, "worker", cmd_worker, "the Prefect deployments and the intake loop", json_flag=False)
     p = add(sub, "ui", cmd_ui, "the Streamlit console", json_flag=False)
     p.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,138 @@
+"""Synthetic media for the evidence tests: small videos written by the same ffmpeg binary the product uses, so
+the tests need nothing but the package's dependencies (and ../shared/fixtures for the real samples)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from integrations.video import ffmpeg_exe
+
+
+def write_video(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    fps: float = 25.0,
+    *,
+    setpts: str | None = None,
+    gop: int | None = None,
+    faststart: bool = True,
+) -> Path:
+    """H.264 MP4 from BGR frames. `setpts` is an ffmpeg expression (in seconds, N = frame number) giving each
+    frame its own time, which makes a variable frame rate file."""
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
+    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    command += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
+    if setpts:
+        command += ["-vf", f"settb=1/1000,setpts='({setpts})/TB'", "-fps_mode", "vfr"]
+    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if gop:
+        command += ["-g", str(gop)]
+    if faststart:
+        command += ["-movflags", "+faststart"]
+    command.append(str(path))
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    for frame in [first, *frames]:
+        proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+    proc.stdin.close()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    return path
+
+
+def textured_background(width: int, height: int, seed: int = 1) -> np.ndarray:
+    """A static scene with structure at several scales (so normalisation and alignment have something to hold)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 215, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    fine = rng.normal(0, 12, size=(height, width, 1))
+    return np.clip(image.astype(np.float32) + fine, 0, 255).astype(np.uint8)
+
+
+def noisy(frame: np.ndarray, rng: np.random.Generator, sigma: float = 4.0) -> np.ndarray:
+    return np.clip(frame.astype(np.float32) + rng.normal(0, sigma, frame.shape[:2] + (1,)), 0, 255).astype(np.uint8)
+
+
+def moving_box_frames(
+    width: int = 320,
+    height: int = 240,
+    seconds: float = 8.0,
+    fps: float = 25.0,
+    moving: tuple[float, float] = (2.0, 4.0),
+    box: int = 40,
+    times: list[float] | None = None,
+) -> Iterator[np.ndarray]:
+    """A rectangle crossing a noisy textured scene while moving[0] <= t < moving[1]; still scene otherwise.
+    `times` gives each frame's time instead of a fixed rate."""
+    rng = np.random.default_rng(7)
+    background = textured_background(width, height)
+    ts = times if times is not None else [i / fps for i in range(int(seconds * fps))]
+    for t in ts:
+        frame = noisy(background, rng)
+        if moving[0] <= t < moving[1]:
+            progress = (t - moving[0]) / (moving[1] - moving[0])
+            x = int(progress * (width - box))
+            y = height // 2 - box // 2
+            cv2.rectangle(frame, (x, y), (x + box, y + box), (20, 220, 250), -1)
+        yield frame
+
+
+def brightness_ramp_frames(
+    width: int = 320, height: int = 240, seconds: float = 6.0, fps: float = 25.0
+) -> Iterator[np.ndarray]:
+    """A still scene whose exposure changes a lot (gain 0.45 -> 1.35 and an offset), with sensor noise and no
+    motion at all: a cloud passing, auto-exposure, dusk lights."""
+    rng = np.random.default_rng(3)
+    background = textured_background(width, height).astype(np.float32)
+    count = int(seconds * fps)
+    for i in range(count):
+        phase = i / max(count - 1, 1)
+        gain = 0.45 + 0.9 * phase if phase < 0.7 else 1.35 - 1.5 * (phase - 0.7)
+        frame = background * gain + 10 * phase
+        yield noisy(np.clip(frame, 0, 255).astype(np.uint8), rng, 3.0)
+
+
+def face_patch(path: Path, size: int) -> np.ndarray:
+    """A fixture photo cut down to its central square and resized (the face fills most of it)."""
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    h, w = image.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    return cv2.resize(image[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def faces_frames(
+    patches: list[np.ndarray],
+    width: int = 640,
+    height: int = 360,
+    seconds: float = 2.0,
+    fps: float = 25.0,
+    positions: list[list[tuple[int, int]]] | None = None,
+    background: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
+    """Photos moving across a scene (3 px a frame, bouncing off the sides); `positions`, when given, receives
+    each frame's top-left corner of every patch."""
+    scene = background if background is not None else textured_background(width, height, seed=5)
+    count = int(seconds * fps)
+    for i in range(count):
+        frame = scene.copy()
+        corners = []
+        for k, patch in enumerate(patches):
+            size = patch.shape[0]
+            span = max(1, width - size - 20)
+            travel = (i * 3 + k * span // max(len(patches), 1)) % (2 * span)
+            x = 10 + (travel if travel < span else 2 * span - travel)
+            y = 10 + (k * (height - size - 20) // (len(patches) - 1) if len(patches) > 1 else 0)
+            y = min(y, height - size - 1)
+            frame[y : y + size, x : x + size] = patch
+            corners.append((x, y))
+        if positions is not None:
+            positions.append(corners)
+        yield frame
