@@ -6,11 +6,10 @@ have shifted by a few pixels, the light is different. So:
 1. Align. Both images are turned grey and locally equalised (CLAHE), ORB features are matched (ratio test) and a
    homography is fitted with RANSAC; when too few features agree (a flat scene), ECC finds a Euclidean motion
    instead; when both fail the images are compared as they are, and the result says so (`method`).
-2. Normalise light. Inside the region (and where the warped after image has pixels), each image is brought to
-   zero mean and unit spread, then smoothed, so a global brightness or contrast change cancels out.
-3. Score. A pixel has changed when the normalised images differ by more than PIXEL_THRESHOLD spreads; a small
-   opening removes single-pixel speckle and edge residue of the alignment. The score is the share of the
-   region's pixels that changed, in [0, 1].
+2. Compare, with the light taken out: histogram matching for global changes, local normalised cross-correlation
+   for structure, a robust brightness test for flat objects (see `_change_map`). A small opening removes speckle
+   and the edge residue of the alignment.
+3. Score: the share of the region's pixels (where the aligned after image has pixels) that changed, in [0, 1].
 
 `changed` is `score >= CHANGE_THRESHOLD` (0.10: a tenth of the region looks different). It is an aid: the
 side-by-side image (before | aligned after | change heat map, region outlined) is what the inspector judges.
@@ -28,8 +27,12 @@ import numpy as np
 from integrations.video import DEFAULT_LIMITS, EvidenceError, Limits, Roi, read_image
 
 CHANGE_THRESHOLD = 0.10
-PIXEL_THRESHOLD = 4.0  # a pixel changed when it differs by this many spreads of the unchanged areas' difference
-PIXEL_FLOOR = 20.0  # ... and by at least this many grey levels
+WINDOW = 15  # pixels (at the work scale) of the local comparison windows
+NCC_THRESHOLD = 0.5  # local structure changed below this correlation
+TEXTURE_FLOOR = 8.0  # grey-level spread under which a window counts as flat
+BRIGHTNESS_SPREADS = 4.0
+BRIGHTNESS_FLOOR = 25.0
+COLOUR_FLOOR = 30.0  # a*b* distance (OpenCV's 8-bit Lab units) of a changed colour
 WORK_SIDE = 1024  # images are compared at most this large
 
 
@@ -110,20 +113,53 @@ def _align_ecc(before: np.ndarray, after: np.ndarray) -> np.ndarray | None:
     return np.linalg.inv(matrix)
 
 
-def _matched(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Both images smoothed, the after one mapped onto the before one's brightness by a robust linear fit over
-    the whole overlap (medians and interquartile ranges: a local change does not pull it), and the spread of
-    their difference where nothing changed (the median absolute difference, scaled to a standard deviation)."""
-    a = cv2.GaussianBlur(before.astype(np.float32), (0, 0), 2.0)
-    b = cv2.GaussianBlur(after.astype(np.float32), (0, 0), 2.0)
-    va, vb = a[valid > 0], b[valid > 0]
-    qa, qb = np.percentile(va, [25, 50, 75]), np.percentile(vb, [25, 50, 75])
-    gain = (qa[2] - qa[0]) / max(qb[2] - qb[0], 1.0)
-    gain = float(np.clip(gain, 0.2, 5.0))
-    b = (b - qb[1]) * gain + qa[1]
-    residual = np.abs(a - b)
-    noise = float(np.median(residual[valid > 0])) * 1.4826
-    return a, b, noise
+def _change_map(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, chroma: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel change of two aligned grey images: (changed mask, strength for the heat map, 1 = threshold).
+
+    Light is taken out twice. Globally, the after image's grey levels are mapped onto the before image's by
+    matching their histograms over the overlap: any monotone change (exposure, gamma, even clipping in a bright
+    afternoon) cancels, and a local change is too small a share of the pixels to bend the mapping. Locally,
+    structure is compared by normalised cross-correlation in small windows, which ignores the window's own
+    brightness and contrast. A pixel has changed when the structure differs (correlation below NCC_THRESHOLD
+    where there is texture) or the local brightness differs by more than BRIGHTNESS_SPREADS times the spread of
+    the unchanged areas' difference (and at least BRIGHTNESS_FLOOR grey levels): the second catches a flat object
+    (a white bag) on flat ground, whose inside has no structure to compare. Colour is compared too (the a*b*
+    plane of CIELAB, less the overall colour cast, so a white-balance change cancels), for an object whose grey
+    level happens to equal the ground's.
+    """
+    inside = valid > 0
+    cdf_a = np.bincount(before[inside], minlength=256).cumsum().astype(np.float64)
+    cdf_b = np.bincount(after[inside], minlength=256).cumsum().astype(np.float64)
+    lut = np.interp(cdf_b / cdf_b[-1], cdf_a / cdf_a[-1], np.arange(256)).astype(np.float32)
+    a = cv2.GaussianBlur(before.astype(np.float32), (0, 0), 1.5)
+    b = cv2.GaussianBlur(lut[after], (0, 0), 1.5)
+    window = (WINDOW, WINDOW)
+    mean_a, mean_b = cv2.blur(a, window), cv2.blur(b, window)
+    var_a = np.maximum(cv2.blur(a * a, window) - mean_a * mean_a, 0)
+    var_b = np.maximum(cv2.blur(b * b, window) - mean_b * mean_b, 0)
+    cov = cv2.blur(a * b, window) - mean_a * mean_b
+    floor = TEXTURE_FLOOR**2 / 2  # flat windows correlate as if perfectly (no structure to disagree about)
+    ncc = (cov + floor) / np.sqrt((var_a + floor) * (var_b + floor))
+    brightness = np.abs(mean_a - mean_b)
+    noise = float(np.median(brightness[inside])) * 1.4826
+    limit = max(BRIGHTNESS_SPREADS * noise, BRIGHTNESS_FLOOR)
+    colour = _colour_difference(*chroma, window, inside)
+    strength = np.maximum(np.maximum((1.0 - ncc) / (1.0 - NCC_THRESHOLD), brightness / limit), colour / COLOUR_FLOOR)
+    changed = ((ncc < NCC_THRESHOLD) | (brightness > limit) | (colour > COLOUR_FLOOR)) & inside
+    return changed.astype(np.uint8) * 255, strength
+
+
+def _colour_difference(
+    before: np.ndarray, after: np.ndarray, window: tuple[int, int], inside: np.ndarray
+) -> np.ndarray:
+    """Local mean a*b* distance of two Lab images, after removing the median cast over the overlap."""
+    first = cv2.blur(before[:, :, 1:].astype(np.float32), window)
+    second = cv2.blur(after[:, :, 1:].astype(np.float32), window)
+    delta = first - second
+    delta -= np.median(delta[inside], axis=0)
+    return np.sqrt((delta**2).sum(axis=2))
 
 
 def compare(
@@ -171,10 +207,13 @@ def compare(
     mask = cv2.bitwise_and(mask, coverage)
     if cv2.countNonZero(mask) < 64:
         raise EvidenceError("the after image does not overlap the region of the before image enough to compare")
-    ma, mb, noise = _matched(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY), coverage)
-    # in units of the unchanged areas' own spread, with a floor so that a very clean pair is not over-sensitive
-    difference = np.abs(ma - mb) / max(noise, PIXEL_FLOOR / PIXEL_THRESHOLD)
-    changed_pixels = ((difference > PIXEL_THRESHOLD) & (mask > 0)).astype(np.uint8) * 255
+    changed_pixels, difference = _change_map(
+        cv2.cvtColor(a, cv2.COLOR_BGR2GRAY),
+        cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY),
+        coverage,
+        (cv2.cvtColor(a, cv2.COLOR_BGR2LAB), cv2.cvtColor(aligned, cv2.COLOR_BGR2LAB)),
+    )
+    changed_pixels = cv2.bitwise_and(changed_pixels, mask)
     changed_pixels = cv2.morphologyEx(changed_pixels, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     score = cv2.countNonZero(changed_pixels) / cv2.countNonZero(mask)
 
@@ -203,7 +242,7 @@ def _side_by_side(
     threshold: float,
     out: Path,
 ) -> Path:
-    heat = np.clip(difference / (PIXEL_THRESHOLD * 3) * 255, 0, 255).astype(np.uint8)
+    heat = np.clip(difference / 2.0 * 255, 0, 255).astype(np.uint8)  # the threshold is at mid-scale
     heat[mask == 0] = 0
     colour = cv2.applyColorMap(heat, cv2.COLORMAP_JET)
     base = cv2.cvtColor(cv2.cvtColor(before, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
@@ -221,12 +260,24 @@ def _side_by_side(
     image = np.hstack([panels[0], gap, panels[1], gap, panels[2]])
     verdict = "CHANGED" if score >= threshold else "unchanged"
     cv2.putText(
-        image, f"{verdict} (threshold {threshold:.0%})", (10, image.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
-        (0, 0, 0), 4, cv2.LINE_AA,
+        image,
+        f"{verdict} (threshold {threshold:.0%})",
+        (10, image.shape[0] - 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (0, 0, 0),
+        4,
+        cv2.LINE_AA,
     )
     cv2.putText(
-        image, f"{verdict} (threshold {threshold:.0%})", (10, image.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
-        (255, 255, 255), 2, cv2.LINE_AA,
+        image,
+        f"{verdict} (threshold {threshold:.0%})",
+        (10, image.shape[0] - 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     target = out if out.suffix else out.with_suffix(".jpg")

@@ -143,7 +143,9 @@ class FaceDetector:
         height, width = image.shape[:2]
         scale = min(1.0, self.max_side / max(height, width))
         small = (
-            cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+            cv2.resize(
+                image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
             if scale < 1.0
             else image
         )
@@ -388,7 +390,9 @@ def redact_video(
     started = time.perf_counter()
     redactor = FrameRedactor(get_detector(detector, max_side), every=every)
     result = clip(path_in, Path(path_out), start_s, end_s, transform=redactor, limits=limits)
-    return VideoRedaction(redactor.frames, redactor.tracks, redactor.detections, result.path, time.perf_counter() - started)
+    return VideoRedaction(
+        redactor.frames, redactor.tracks, redactor.detections, result.path, time.perf_counter() - started
+    )
 
 
 __all__ = [

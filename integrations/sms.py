@@ -12,12 +12,18 @@ dropped connection, a 5xx).
 How a message is found at Twilio (TwilioProvider.find). The Message resource does not echo the StatusCallback
 or any field of ours, so the lookup uses what the list filters offer: `To` (exact), and the body compared by its
 letters and digits (so that a Messaging Service's smart encoding of quotes and dashes does not hide it). Two
-reads: the newest messages to the number (catches messages still queued, which have no DateSent yet), then, if
-none matched, messages to the number with `DateSent>=` the day before the notice was created (catches older,
-sent ones when a sender was down for long). Only messages created after the notice (less a clock-skew margin)
-count, and a message whose SID another notice already holds is never taken: two notices with the same text to
-the same number are matched one to one. The StatusCallback also carries `?notice=<id>`, so a delivery report
-that arrives before the reconciliation records the SID as well (integrations/sms_webhooks.py).
+reads: the newest messages to the number, back to the notice's creation (catches messages still queued, which
+have no DateSent yet), then, if none matched, messages to the number with `DateSent>=` the day before the notice
+was created (catches older, sent ones when a sender was down for long). Only messages created after the notice
+(less a clock-skew margin) count, and a message another notice holds is never taken: not one whose SID is
+recorded on another notice, nor one this process sent for another notice, and a lookup waits until this
+process's creates of the same text to the same number have been answered. So two notices with the same text to
+the same number are matched one to one. (Across processes, two such notices sent in the same instant remain
+ambiguous; notices of one case to one contact are made minutes apart in practice.) The StatusCallback also
+carries `?notice=<id>`, so a delivery report arriving before the reconciliation records the SID as well
+(integrations/sms_webhooks.py). Twilio's list may lag behind a create by a moment; the lookup after an unclear
+answer runs after a backoff, and a notice found nowhere is sent again, which is the only case left where a
+double send is possible.
 
 Throughput. 429 and 5xx are retried with exponential backoff and jitter, a bounded number of times; what is
 still failing goes back to `pending` for the next run. A token bucket shared by every TwilioProvider of the
@@ -315,7 +321,7 @@ class TwilioProvider:
         max_attempts: int = 5,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
-        recent: int = 20,
+        scan: int = 1000,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not (messaging_service_sid or from_number):
@@ -330,10 +336,13 @@ class TwilioProvider:
         self.base_url = base_url
         self.timeout, self.max_attempts = timeout, max(1, max_attempts)
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
-        self.recent = recent
+        self.scan = scan  # messages to one number read at most per lookup pass
         self.bucket = shared_bucket(account_sid, rate, burst)
         self._sleep = sleep
         self._local = threading.local()
+        self._flight = threading.Condition()
+        self._flying: dict[tuple[str, str], int] = {}  # (to, text) -> creates in the air
+        self._mine: dict[str, int] = {}  # SID -> the notice this process sent it for (recent ones)
 
     # -- the client and the request we make
 
@@ -406,8 +415,12 @@ class TwilioProvider:
                 uncertain = False
             messages = self.client().messages  # built before the slot is taken: the slot is for the request
             self.bucket.acquire()
+            flight = (to, _letters(body))
+            self._take_off(flight)
+            sid = None
             try:
                 message = messages.create(**params)
+                sid = message.sid
             except TwilioRestException as exc:
                 last = f"Twilio HTTP {exc.status} 错误码 {exc.code}：{scrub(exc.msg or '')[:300]}"
                 if exc.status == 429:
@@ -429,6 +442,8 @@ class TwilioProvider:
                 log.info("notice %s: %s, attempt %d", notice_id, type(exc).__name__, attempt + 1)
                 uncertain = True
                 continue
+            finally:
+                self._land(flight, sid, notice_id)
             return SendResult(sid=message.sid, status=twilio_status(message.status) or "queued")
         raise Transient(f"{self.max_attempts} 次尝试未成功，稍后重试（{last}）")
 
@@ -437,29 +452,61 @@ class TwilioProvider:
     ) -> SendResult | None:
         """The message Twilio already has for this notice, if any (see the module docstring for the method)."""
         messages = self.client().messages
-        want = _letters(body)
+        key = (to, _letters(body))
         floor = since - CLOCK_SKEW
+        self._wait_landed(key)  # a create of the same text to the same number still in the air would confuse us
 
-        def matching(found: list[Any]) -> list[Any]:
-            return [
-                m
-                for m in found
-                if _letters(m.body) == want
-                and (m.direction or "outbound-api").startswith("outbound")
-                and (m.date_created is None or m.date_created >= floor)
-            ]
+        def free(found: Any) -> list[Any]:
+            hits = []
+            for i, m in enumerate(found):
+                if i >= self.scan:
+                    break
+                if m.date_created is not None and m.date_created < floor - CLOCK_SKEW:
+                    break  # newest first: the rest is older than the notice
+                if (
+                    _letters(m.body) == key[1]
+                    and (m.direction or "outbound-api").startswith("outbound")
+                    and (m.date_created is None or m.date_created >= floor)
+                    and self._owner(m.sid) in (None, notice_id)
+                ):
+                    hits.append(m)
+            used = taken([m.sid for m in hits]) if taken and hits else set()
+            return [m for m in hits if m.sid not in used]
 
-        hits = matching(messages.list(to=to, limit=self.recent, page_size=self.recent))
-        if not hits:
+        page = min(self.scan, 100)
+        hits = free(messages.stream(to=to, page_size=page))
+        if not hits:  # sent long ago, behind many newer messages: the date filter reaches it
             day = (floor - timedelta(days=1)).strftime("%Y-%m-%d")
-            hits = matching(messages.list(to=to, date_sent_after=day, limit=1000, page_size=200))
+            hits = free(messages.stream(to=to, date_sent_after=day, page_size=page))
         if not hits:
             return None
-        used = taken([m.sid for m in hits]) if taken else set()
-        free = sorted((m for m in hits if m.sid not in used), key=lambda m: (m.date_created or floor, m.sid))
-        if not free:
-            return None
-        return SendResult(sid=free[0].sid, status=twilio_status(free[0].status) or "queued")
+        oldest = min(hits, key=lambda m: (m.date_created or floor, m.sid))
+        return SendResult(sid=oldest.sid, status=twilio_status(oldest.status) or "queued")
+
+    # -- messages of this process in the air, so that concurrent lookups never take another notice's message
+
+    def _take_off(self, key: tuple[str, str]) -> None:
+        with self._flight:
+            self._flying[key] = self._flying.get(key, 0) + 1
+
+    def _land(self, key: tuple[str, str], sid: str | None, notice_id: int) -> None:
+        with self._flight:
+            if sid is not None:
+                self._mine[sid] = notice_id
+                while len(self._mine) > 50_000:
+                    self._mine.pop(next(iter(self._mine)))
+            self._flying[key] -= 1
+            if not self._flying[key]:
+                del self._flying[key]
+            self._flight.notify_all()
+
+    def _wait_landed(self, key: tuple[str, str]) -> None:
+        with self._flight:
+            self._flight.wait_for(lambda: key not in self._flying, timeout=self.timeout * 2)
+
+    def _owner(self, sid: str) -> int | None:
+        with self._flight:
+            return self._mine.get(sid)
 
 
 def sms_rate(settings: Settings) -> float:
@@ -640,8 +687,10 @@ def _deliver(db: Database, provider: SmsProvider, vault: PhoneVault, claim: _Cla
             "invalid_number",
             error=f"{who} 的号码不是有效的 E.164 号码（如 +8613800138000），请更正单位联系人",
         )
-    except ValueError:
-        return _finish(db, claim.notice_id, "failed", error="号码无法解密（XUELIANG_SECRET_KEY 是否变更？）")
+    except ValueError as exc:  # the wrong key: every notice would fail alike, so stop loudly and keep them
+        message = "联系人号码无法解密（XUELIANG_SECRET_KEY 是否变更？），未发送"
+        _release(db, claim.notice_id, message, final=False)
+        raise ProviderUnavailable(message) from exc
     taken = _taken_by_others(db, claim.notice_id)
     try:
         if claim.recovered:

@@ -378,7 +378,7 @@ def keyframe_times(at_s: float, before_s: float, after_s: float, spacing_s: floa
         raise EvidenceError("keyframe spacing must be a positive number of seconds")
     if before_s < 0 or after_s < 0:
         raise EvidenceError("keyframe window (before/after) must not be negative")
-    count = int(math.floor((before_s + after_s) / spacing_s + 1e-9)) + 1
+    count = math.floor((before_s + after_s) / spacing_s + 1e-9) + 1
     if count > MAX_KEYFRAMES:
         raise EvidenceError(f"{count} keyframes asked for; at most {MAX_KEYFRAMES} (raise the spacing)")
     times = [at_s - before_s + i * spacing_s for i in range(count)]
@@ -698,7 +698,9 @@ def clip(
         )
 
 
-_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?,.*?(?P<w>\d{2,5})x(?P<h>\d{2,5})")
+_STREAM = re.compile(
+    r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?,.*?(?P<w>\d{2,5})x(?P<h>\d{2,5})"
+)
 
 
 def stream_info(path: str | Path) -> dict[str, Any]:
@@ -912,9 +914,7 @@ def _normalise(grey: Frame) -> Frame:
     return cv2.convertScaleAbs(grey, alpha=gain, beta=128.0 - gain * float(mean[0][0]))
 
 
-def build_events(
-    analysed: list[tuple[int, float, bool]], times: list[float], cfg: MotionSettings
-) -> list[MotionEvent]:
+def build_events(analysed: list[tuple[int, float, bool]], times: list[float], cfg: MotionSettings) -> list[MotionEvent]:
     """Events from per-frame motion flags: an event starts at the first of `min_frames` consecutive moving
     analysed frames and lasts until `post_roll_s` after the last moving frame (a pause shorter than that does not
     end it), clamped to the video. Start and end frames are mapped back through the decoded frames' times."""

@@ -80,6 +80,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_setup(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("use_insertmanyvalues", False)
     return create_engine(url, **kwargs)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, cast, column, func, or_, select, update, values
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer, joinedload
@@ -468,8 +468,8 @@ def process_batch(
 
 
 def _write_outcomes(session: Session, report: IntakeReport, processed_at: datetime) -> None:
-    """Every processed signal's outcome, written in bulk: one UPDATE … FROM (VALUES …) per chunk on PostgreSQL
-    (one round trip), an executemany on SQLite (in-process, no round trips to save)."""
+    """Every processed signal's outcome, written in bulk: one UPDATE … FROM unnest(arrays) on PostgreSQL (one
+    round trip), an executemany on SQLite (in-process, no round trips to save)."""
     items = [(sid, status, case_id, reason) for sid, (status, case_id, reason) in report.outcomes.items()]
     table = Signal.__table__
     connection = session.connection()
@@ -488,17 +488,18 @@ def _write_outcomes(session: Session, report: IntakeReport, processed_at: dateti
             [{"sid": sid, "st": st, "cid": cid, "sup": sup} for sid, st, cid, sup in items],
         )
         return
-    for start in range(0, len(items), 1000):
-        rows = values(
-            column("sid", Integer), column("st", String), column("cid", Integer), column("sup", String), name="outcome"
-        ).data(items[start : start + 1000])
-        connection.execute(
-            update(table)
-            .where(table.c.id == rows.c.sid)
-            .values(
-                status=rows.c.st,
-                case_id=cast(rows.c.cid, Integer),  # a chunk of NULLs alone would be typed text
-                suppressed_by=cast(rows.c.sup, String),
-                processed_at=processed_at,
-            )
-        )
+    # Four arrays, one short statement: psycopg does not re-parse a long query with thousands of parameters.
+    connection.execute(
+        text(
+            "UPDATE signal SET status = o.st, case_id = o.cid, suppressed_by = o.sup, processed_at = :at"
+            " FROM unnest(CAST(:sids AS integer[]), CAST(:sts AS text[]), CAST(:cids AS integer[]),"
+            " CAST(:sups AS text[])) AS o(sid, st, cid, sup) WHERE signal.id = o.sid"
+        ),
+        {
+            "at": processed_at,
+            "sids": [i[0] for i in items],
+            "sts": [i[1] for i in items],
+            "cids": [i[2] for i in items],
+            "sups": [i[3] for i in items],
+        },
+    )

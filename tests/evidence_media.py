@@ -3,7 +3,13 @@ the tests need nothing but the package's dependencies (and ../shared/fixtures fo
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -56,7 +62,7 @@ def textured_background(width: int, height: int, seed: int = 1) -> np.ndarray:
 
 
 def noisy(frame: np.ndarray, rng: np.random.Generator, sigma: float = 4.0) -> np.ndarray:
-    return np.clip(frame.astype(np.float32) + rng.normal(0, sigma, frame.shape[:2] + (1,)), 0, 255).astype(np.uint8)
+    return np.clip(frame.astype(np.float32) + rng.normal(0, sigma, (*frame.shape[:2], 1)), 0, 255).astype(np.uint8)
 
 
 def moving_box_frames(
@@ -136,3 +142,87 @@ def faces_frames(
         if positions is not None:
             positions.append(corners)
         yield frame
+
+
+BITS = 12
+
+
+def indexed_frames(count: int, width: int = 320, height: int = 240) -> Iterator[np.ndarray]:
+    """Frames that carry their own index as a row of black/white 16-pixel blocks (survives H.264)."""
+    background = textured_background(width, height, seed=11)
+    for i in range(count):
+        frame = background.copy()
+        for bit in range(BITS):
+            value = 255 if (i >> bit) & 1 else 0
+            frame[0:16, bit * 16 : bit * 16 + 16] = value
+        yield frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return sum(1 << bit for bit in range(BITS) if grey[4:12, bit * 16 + 4 : bit * 16 + 12].mean() > 128)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    stall_s = 30.0
+
+    def log_message(self, format: str, *args: object) -> None:  # keep the test output clean
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/stall"):  # answers nothing for a long time: a hung NVR
+            time.sleep(self.stall_s)
+            return
+        if self.path.startswith("/huge"):  # claims more than any limit
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(50 * 1024**3))
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 serving `directory` (plus /stall and /huge), in a thread; yields its base
+    URL."""
+    handler = functools.partial(_Handler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A TCP port that accepts connections and never says anything (a camera that hangs)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in accepted:
+            conn.close()
+        listener.close()

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from integrations.secrets import PhoneVault
 from integrations.sms import (
     OutboxProvider,
+    ProviderUnavailable,
     TokenBucket,
-    TwilioProvider,
     provider_for,
     rebase_url,
     scrub,
@@ -202,7 +203,7 @@ def test_a_message_already_sent_long_ago_is_found_by_its_date(demo: Database, fa
     number = dispatched(demo, settings=settings)
     [notice] = notices(demo, number)
     phone = contacts(demo)[0].phone
-    provider = quick_provider(settings, recent=1)
+    provider = quick_provider(settings, scan=1)
     kept = provider.send(notice.id, phone, notice.body, notice.idempotency_key)
     fake.set_status(kept.sid, "delivered")
     provider.send(999, phone, "后来的另一条短信", "other")  # newer: the "recent" read sees only this one
@@ -340,5 +341,18 @@ def test_a_killed_sender_then_a_restart_sends_nothing_twice(
         assert s.execute(select(Notice.status)).scalars().all() == ["queued"]
 
 
-def test_twilio_provider_type() -> None:
-    assert TwilioProvider.name == "twilio"
+def test_wrong_credentials_stop_the_run_and_keep_the_notices(demo: Database, fake: FakeTwilio) -> None:
+    settings = twilio_settings(fake, TWILIO_AUTH_TOKEN="not-the-token")
+    number = dispatched(demo, settings=settings)
+    with pytest.raises(ProviderUnavailable, match="TWILIO_AUTH_TOKEN"):
+        send(demo, quick_provider(settings))
+    [notice] = notices(demo, number)
+    assert notice.status == "pending" and fake.messages == []
+
+
+def test_a_changed_secret_key_stops_the_run_instead_of_failing_every_notice(demo: Database, fake: FakeTwilio) -> None:
+    settings = twilio_settings(fake)
+    number = dispatched(demo, settings=settings)
+    with pytest.raises(ProviderUnavailable, match="XUELIANG_SECRET_KEY"):
+        send_pending(demo, quick_provider(settings), PhoneVault("another-key"))
+    assert [n.status for n in notices(demo, number)] == ["pending"] and fake.creates() == []
