@@ -44,7 +44,7 @@ from integrations.video import (
 from models.cases import Case, Signal
 from models.commands import get_case
 from models.db import Database, utcnow
-from models.evidence import add_evidence, fail_evidence
+from models.evidence import add_evidence, fail_evidence, record_redaction, unredacted
 from models.settings import Settings
 
 ACTOR = "system:evidence"
@@ -218,6 +218,40 @@ class _Run:
         self.count_faces(len(faces))
         self.add(kind, original, redacted, url, len(faces))
 
+    def redact_existing(self) -> None:
+        """Blurred copies for image items that arrived without one (a citizen's photo, an SMS after photo)."""
+        from integrations.faces import obscure
+
+        with self.db.read() as session:
+            items = [(e.id, e.kind, e.uri) for e in unredacted(session, self.number)]
+        for item_id, kind, uri in items:
+            assert uri is not None
+            try:
+                local = self.storage.get(uri, self.work / "existing" / f"{item_id}")
+                image = read_image(local, self.limits)
+                faces = self.detector().detect(image)
+                copy = _write_jpeg(self.work / "existing" / f"{item_id}-redacted.jpg", obscure(image.copy(), faces))
+                stored = self.storage.put(copy)
+            except EvidenceError as exc:
+                # the item itself is fine; it stays without a public copy, and the next run tries again
+                self.report.failed.append({"kind": kind, "evidence": item_id, "error": f"redaction failed: {exc}"})
+                log.warning("evidence %s item %s: redaction failed: %s", self.number, item_id, exc)
+                continue
+            with self.db.write() as session:
+                record_redaction(
+                    session,
+                    self.number,
+                    item_id,
+                    redacted_uri=stored.uri,
+                    redacted_sha256=stored.sha256,
+                    face_count=len(faces),
+                    actor=self.actor,
+                )
+            self.count_faces(len(faces))
+            self.report.items.append(
+                {"id": item_id, "kind": kind, "redacted_uri": stored.uri, "face_count": len(faces), "redacted": True}
+            )
+
     # -- clips
 
     def clip(self, url: str, at: float | None, before_s: float, after_s: float, spacing_s: float) -> None:
@@ -336,7 +370,8 @@ def process_case_evidence(
 ) -> EvidenceReport:
     """Produce, store and record the evidence of one case. URLs not given are taken from the case's signals
     (clip_url, snapshot_url, and a citizen's media_url as a photo). `at` is the alarm moment in seconds into the
-    clip; when unknown, the start of the clip's first motion is used."""
+    clip; when unknown, the start of the clip's first motion is used. Image items already recorded without a
+    blurred copy (after photos sent by SMS) get one."""
     sources = case_sources(db, number)
     moment = parse_at(at)
     store = storage or Storage.from_settings(settings)
@@ -350,6 +385,7 @@ def process_case_evidence(
             run.image(snapshot, "snapshot")
         if sources.photo_url:
             run.image(sources.photo_url, "photo")
+        run.redact_existing()
     return run.report
 
 

@@ -7,8 +7,10 @@ answered 4xx and kept in the dead-letter table; an unauthenticated request store
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from integrations.open311 import open311_router
 from integrations.secrets import PhoneVault, verify_password
 from models.cases import DeadLetter
 from models.db import Database, utcnow
-from models.intake import record_signal
+from models.intake import CameraIndex, SignalIn, record_signals
 from models.org import CameraSource
 from models.settings import Settings
 
@@ -131,41 +133,78 @@ def store_dead_letter(
         return row.id
 
 
-def record_parsed(
-    db: Database,
-    vendor: str,
-    signals: list[ParsedSignal],
-    raw: bytes,
-    content_type: str | None,
-    source_id: int | None,
-    received_at: datetime,
-) -> list[dict[str, Any]]:
-    """Commit every signal of one body in one transaction; answer their ids and duplicate flags."""
+Item = tuple[str, list[ParsedSignal], bytes, str | None, int | None, datetime]
+
+
+def record_parsed(db: Database, items: list[Item], cameras: CameraIndex | None = None) -> list[list[dict[str, Any]]]:
+    """Commit the signals of several bodies in one transaction; for each body, its signals' ids and duplicate
+    flags (a copy of an alarm already recorded, or earlier in the same transaction, is a duplicate)."""
+    flat = [
+        SignalIn(
+            source=vendor,
+            type_=s.type,
+            state=s.state,
+            camera_ref=s.camera_ref,
+            device_time=s.device_time,
+            time_flagged=s.time_flagged,
+            external_id=s.external_id,
+            fields=s.fields,
+            raw=raw,
+            content_type=content_type,
+            received_at=received_at,
+            source_id=source_id,
+        )
+        for vendor, signals, raw, content_type, source_id, received_at in items
+        for s in signals
+    ]
     with db.write() as session:
-        return [
-            {
-                "id": r.id,
-                "duplicate": r.duplicate,
-            }
-            for r in (
-                record_signal(
-                    session,
-                    source=vendor,
-                    type_=s.type,
-                    state=s.state,
-                    camera_ref=s.camera_ref,
-                    device_time=s.device_time,
-                    time_flagged=s.time_flagged,
-                    external_id=s.external_id,
-                    fields=s.fields,
-                    raw=raw,
-                    content_type=content_type,
-                    received_at=received_at,
-                    source_id=source_id,
-                )
-                for s in signals
-            )
-        ]
+        recorded = iter(record_signals(session, flat, cameras))
+    return [
+        [{"id": r.id, "duplicate": r.duplicate} for r in itertools.islice(recorded, len(signals))]
+        for _, signals, *_ in items
+    ]
+
+
+class GroupCommit:
+    """Commits the alarms of concurrent requests together: each request waits for the transaction that holds
+    its signals (so nothing is answered 202 before it is durable), and one commit serves many requests."""
+
+    def __init__(self, db: Database, max_items: int = 500) -> None:
+        self.db = db
+        self.max_items = max_items
+        self.cameras = CameraIndex()
+        self._queue: list[tuple[Item, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, item: Item) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run())
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self._queue.append((item, future))
+        assert self._wake is not None
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items :]
+                try:
+                    answers = await run_in_threadpool(record_parsed, self.db, [i for i, _ in batch], self.cameras)
+                except Exception as exc:  # the transaction failed: every request in it is told, none is lost
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
 
 
 def replay_dead_letter(db: Database, dead_letter_id: int) -> list[dict[str, Any]]:
@@ -199,7 +238,7 @@ def replay_dead_letter(db: Database, dead_letter_id: int) -> list[dict[str, Any]
             row.replayed_at = utcnow()
             row.replay_result = f"still unparseable: {exc}"
         raise
-    results = record_parsed(db, vendor, signals, raw, content_type, source_id, utcnow())
+    [results] = record_parsed(db, [(vendor, signals, raw, content_type, source_id, utcnow())])
     with db.write() as session:
         row = session.get(DeadLetter, dead_letter_id)
         assert row is not None
@@ -214,6 +253,7 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
     app.state.db = database
     app.state.settings = settings
     auth = SourceAuth(database)
+    writer = GroupCommit(database)
     app.include_router(open311_router(database, settings, PhoneVault.from_settings(settings)))
 
     @app.get("/healthz")
@@ -265,9 +305,10 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
             message = str(exc)
             await run_in_threadpool(store_dead_letter, database, endpoint, content_type, raw, message, source_id, query)
             return error(400, exc.code, message)
-        results = await run_in_threadpool(
-            record_parsed, database, vendor, signals, raw, content_type, source_id, received_at
-        )
+        try:
+            results = await writer.record((vendor, signals, raw, content_type, source_id, received_at))
+        except Exception as exc:  # the database refused the transaction: nothing was stored, the sender retries
+            return error(503, "unavailable", f"could not store the alarm, try again: {type(exc).__name__}")
         return JSONResponse({"signals": results}, status_code=202)
 
     return app

@@ -432,7 +432,7 @@ class TwilioProvider:
                     continue
                 if exc.status == 401 or exc.code in AUTH_CODES:
                     raise ProviderUnavailable(
-                        f"Twilio 拒绝了账号凭据（{last}），请检查 TWILIO_ACCOUNT_SID/TOKEN"
+                        f"Twilio 拒绝了账号凭据（{last}），请检查 TWILIO_ACCOUNT_SID 与 TWILIO_AUTH_TOKEN"
                     ) from exc
                 if exc.code in INVALID_NUMBER_CODES:
                     raise InvalidNumber(f"Twilio 认为号码无效：{last}") from exc

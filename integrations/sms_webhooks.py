@@ -13,8 +13,9 @@ A reply is kept as a Signal of source "sms" (key "sms:"+MessageSid, so Twilio's 
 same answer), its raw form sealed (it holds the sender's number), and marked processed in the same transaction as
 the action it caused, so intake never sees it as new. The sender is recognised by the keyed digest of the number
 (UnitContact.phone_digest); what the reply does is models.replies. A photo with "完成" is fetched from Twilio (HTTP
-Basic with the account's credentials, from XUELIANG_TWILIO_BASE_URL when set) before the transaction and kept as
-after-evidence, content-addressed under XUELIANG_MEDIA_DIR.
+Basic with the account's credentials, from XUELIANG_TWILIO_BASE_URL when set) before the transaction, stored by
+integrations.storage (content-addressed under XUELIANG_MEDIA_DIR) and recorded as after-evidence by
+models.evidence, with its custody entry in the case history.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,6 +36,8 @@ from starlette.datastructures import ImmutableMultiDict
 
 from integrations.secrets import PhoneVault
 from integrations.sms import rebase_url, twilio_status
+from integrations.storage import Storage
+from integrations.video import EvidenceError
 from models.cases import Case, Notice, Outbox, Signal
 from models.db import Database, utcnow
 from models.errors import ValidationError
@@ -210,27 +212,12 @@ def fetch_twilio_media(
         raise MediaError(f"下载照片失败：{type(exc).__name__}") from exc
 
 
-def save_media(media_dir: str, data: bytes, content_type: str) -> tuple[str, str, int]:
-    """Keep the bytes content-addressed (a retry rewrites the same file); returns (uri, sha256, size)."""
-    digest = hashlib.sha256(data).hexdigest()
-    name = f"after_photo/{digest[:2]}/{digest}{IMAGE_SUFFIX.get(content_type, '.bin')}"
-    if "://" in media_dir:  # an fsspec URL (s3://bucket/prefix …) in production
-        import fsspec
-
-        uri = f"{media_dir.rstrip('/')}/{name}"
-        with fsspec.open(uri, "wb") as handle:
-            handle.write(data)
-        return uri, digest, len(data)
-    path = Path(media_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        partial = path.with_suffix(path.suffix + ".part")
-        partial.write_bytes(data)
-        partial.replace(path)
-    return str(path), digest, len(data)
-
-
 def _photos(form: ImmutableMultiDict[str, str], settings: Settings, fetch: FetchMedia) -> list[AfterPhoto]:
+    """Fetch and keep (content-addressed, integrations.storage) the photos of an MMS, each or its error."""
+
+    def storage() -> Storage:
+        return Storage.from_settings(settings)
+
     photos = []
     count = int(form.get("NumMedia") or 0) if (form.get("NumMedia") or "0").isdigit() else 0
     for i in range(min(count, MAX_PHOTOS)):
@@ -245,14 +232,16 @@ def _photos(form: ImmutableMultiDict[str, str], settings: Settings, fetch: Fetch
             content_type = declared or served.split(";")[0].strip().lower()
             if not content_type.startswith("image/"):
                 raise MediaError(f"附件不是图片（{content_type or '未知类型'}），未保存")
-            uri, digest, size = save_media(settings.media_dir, data, content_type)
+            stored = storage().put(data, suffix=IMAGE_SUFFIX.get(content_type, ""))
         except MediaError as exc:
             photos.append(AfterPhoto(source=url, content_type=declared or None, error=str(exc)))
             continue
-        except OSError as exc:
-            photos.append(AfterPhoto(source=url, content_type=declared or None, error=f"保存照片失败：{exc.strerror}"))
+        except EvidenceError as exc:
+            photos.append(AfterPhoto(source=url, content_type=declared or None, error=f"保存照片失败：{exc}"))
             continue
-        photos.append(AfterPhoto(source=url, content_type=content_type, uri=uri, sha256=digest, size=size))
+        photos.append(
+            AfterPhoto(source=url, content_type=content_type, uri=stored.uri, sha256=stored.sha256, size=stored.size)
+        )
     return photos
 
 

@@ -158,7 +158,7 @@ class FakeTwilio:
         self._messages: dict[str, FakeMessage] = {}
         self._media: dict[str, _Media] = {}
         self._faults: list[_Fault] = []
-        self._every: dict[str, tuple[str, int]] = {}  # method -> (kind, every n-th request)
+        self._every: list[tuple[str, str, int]] = []  # (method, kind, every n-th request)
         self._counts: dict[str, int] = {}
         self._seq = 0
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
@@ -222,11 +222,12 @@ class FakeTwilio:
             self._faults.append(_Fault(kind, method.upper(), times))
 
     def fail_every(self, kind: str, every: int, method: str = "POST") -> None:
-        """Every `every`-th request of `method` gets `kind` (for the benchmark)."""
-        if kind not in FAULTS or kind == "hold":
-            raise ValueError(f"fail_every takes one of {FAULTS[:-1]}")
+        """Every `every`-th request of `method` gets `kind` (for the benchmark); several rules may be set, the
+        first that applies wins."""
+        if kind not in FAULTS or kind == "hold" or every < 1:
+            raise ValueError(f"fail_every takes one of {FAULTS[:-1]} and a positive period")
         with self._lock:
-            self._every[method.upper()] = (kind, every)
+            self._every.append((method.upper(), kind, every))
 
     def release(self) -> None:
         self._released.set()
@@ -240,9 +241,9 @@ class FakeTwilio:
                     if fault.remaining == 0:
                         self._faults.remove(fault)
                     return fault.kind
-            periodic = self._every.get(method)
-            if periodic and self._counts[method] % periodic[1] == 0:
-                return periodic[0]
+            for rule_method, kind, every in self._every:
+                if rule_method == method and self._counts[method] % every == 0:
+                    return kind
         return None
 
     # -- media and webhooks

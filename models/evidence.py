@@ -6,7 +6,8 @@ change, so the item appears in `xueliang case show`, in the outbox (`case.eviden
 case keeps its state and tier; only its version steps.
 
 An item that could not be produced (an unreachable clip URL, a corrupt file) is recorded as failed with the
-reason (action `evidence_failed`); the case goes on.
+reason (action `evidence_failed`); the case goes on. An item that came in without a blurred copy (an after photo
+sent by SMS) gets one later, also with a custody entry (action `evidence_redacted`).
 
 Idempotency: the same file (sha256) of the same kind is one item per case, so a retried evidence flow adds
 nothing; the same failure (kind and source) is recorded once.
@@ -34,6 +35,7 @@ KINDS: dict[str, str] = {
     "photo": "照片",
     "after_photo": "整改后照片",
 }
+IMAGE_KINDS = ("snapshot", "keyframe", "photo", "after_photo")
 STATUSES = frozenset({"pending", "ready", "failed"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -172,9 +174,66 @@ def fail_evidence(
     return item
 
 
+def record_redaction(
+    session: Session,
+    case_number: str,
+    evidence_id: int,
+    *,
+    redacted_uri: str,
+    redacted_sha256: str,
+    face_count: int,
+    actor: str,
+    now: datetime | None = None,
+) -> Evidence:
+    """The blurred copy of an item that arrived without one (a citizen's photo, an after photo sent by SMS),
+    with its custody entry (action `evidence_redacted`). Recording the same copy again changes nothing."""
+    if not _SHA256.fullmatch(redacted_sha256):
+        raise ValidationError("sha256 须为 64 位小写十六进制", "sha256 must be 64 lowercase hex digits")
+    now = now or utcnow()
+    case = get_case(session, case_number, lock=True)
+    item = session.get(Evidence, evidence_id)
+    if item is None or item.case_id != case.id:
+        raise NotFound(
+            f"案卷 {case_number} 没有证据 {evidence_id}", f"case {case_number} has no evidence {evidence_id}"
+        )
+    if item.redacted_uri == redacted_uri:
+        return item
+    item.redacted_uri = redacted_uri
+    item.face_count = face_count
+    session.flush()
+    data = {
+        "evidence": item.id,
+        "kind": item.kind,
+        "sha256": item.sha256,
+        "redacted_sha256": redacted_sha256,
+        "face_count": face_count,
+    }
+    note = f"{KINDS.get(item.kind, item.kind)}已做人脸模糊 / {item.kind} redacted ({face_count} face(s))"
+    record_event(session, case, "evidence_redacted", actor, now, note, case.state, case.tier, data)
+    return item
+
+
+def unredacted(session: Session, case_number: str) -> list[Evidence]:
+    """Ready image items of a case that have no blurred copy yet."""
+    case = get_case(session, case_number)
+    return list(
+        session.execute(
+            select(Evidence)
+            .where(
+                Evidence.case_id == case.id,
+                Evidence.status == "ready",
+                Evidence.redacted_uri.is_(None),
+                Evidence.uri.is_not(None),
+                Evidence.kind.in_(IMAGE_KINDS),
+            )
+            .order_by(Evidence.id)
+        ).scalars()
+    )
+
+
 def case_evidence(session: Session, case_number: str) -> list[Evidence]:
     case: Case = get_case(session, case_number)
     return list(session.execute(select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)).scalars())
 
 
-__all__ = ["KINDS", "add_evidence", "case_evidence", "fail_evidence"]
+__all__ = ["KINDS", "add_evidence", "case_evidence", "fail_evidence", "record_redaction", "unredacted"]

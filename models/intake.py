@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,64 +135,131 @@ def find_camera(session: Session, source: str, camera_ref: str | None, source_id
     return session.execute(stmt.limit(1)).scalars().first()
 
 
-def record_signal(
-    session: Session,
-    *,
-    source: str,
-    type_: str,
-    state: str,
-    camera_ref: str | None,
-    device_time: datetime | None,
-    time_flagged: bool,
-    external_id: str | None,
-    fields: dict[str, Any],
-    raw: bytes,
-    content_type: str | None,
-    received_at: datetime | None = None,
-    source_id: int | None = None,
-    key: str | None = None,
-) -> Recorded:
-    """Insert the signal unless its idempotency key is known; say which. Unknown cameras are kept, flagged."""
-    received_at = received_at or utcnow()
-    keys = (
-        [key]
-        if key
-        else idempotency_keys(source, camera_ref, type_, state, device_time, external_id, fields, received_at)
+class CameraIndex:
+    """Remembers which registered camera a device reference names, for a process that records many alarms
+    (the gateway). Entries expire, so a camera registered or moved is seen within `ttl` seconds."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._known: dict[tuple[str, str | None, int | None], tuple[int | None, float]] = {}
+
+    def camera_id(self, session: Session, source: str, camera_ref: str | None, source_id: int | None) -> int | None:
+        key = (source, camera_ref, source_id)
+        hit = self._known.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[1] < self.ttl:
+            return hit[0]
+        camera = find_camera(session, source, camera_ref, source_id)
+        if len(self._known) > 100_000:
+            self._known.clear()
+        self._known[key] = (camera.id if camera else None, now)
+        return self._known[key][0]
+
+
+@dataclass(frozen=True)
+class SignalIn:
+    """One inbound item to record (see record_signals)."""
+
+    source: str
+    type_: str
+    state: str
+    camera_ref: str | None
+    device_time: datetime | None
+    time_flagged: bool
+    external_id: str | None
+    fields: dict[str, Any]
+    raw: bytes
+    content_type: str | None
+    received_at: datetime | None = None
+    source_id: int | None = None
+    key: str | None = None
+
+
+def record_signals(session: Session, items: list[SignalIn], cameras: CameraIndex | None = None) -> list[Recorded]:
+    """Insert each signal unless its idempotency key is known (already stored, or earlier in `items`); say which,
+    in order. Unknown cameras are kept and flagged. Three statements however many items: look up the known
+    keys, insert the new rows, and (only after a concurrent insert won a race) look up the winners."""
+    cameras = cameras or CameraIndex(ttl=0)
+    now = utcnow()
+    keyed = []
+    for item in items:
+        received_at = item.received_at or now
+        keys = (
+            [item.key]
+            if item.key
+            else idempotency_keys(
+                item.source,
+                item.camera_ref,
+                item.type_,
+                item.state,
+                item.device_time,
+                item.external_id,
+                item.fields,
+                received_at,
+            )
+        )
+        keyed.append((item, received_at, keys))
+    all_keys = {k for _, _, keys in keyed for k in keys}
+    known = dict(
+        session.execute(select(Signal.idempotency_key, Signal.id).where(Signal.idempotency_key.in_(all_keys))).all()
     )
-    key = keys[0]
-    if len(keys) > 1:
-        known = session.execute(select(Signal.id).where(Signal.idempotency_key.in_(keys[1:]))).scalar()
-        if known is not None:
-            return Recorded(known, True)
-    camera = find_camera(session, source, camera_ref, source_id) if source in CAMERA_SOURCES else None
-    stored = dict(fields)
-    if source in CAMERA_SOURCES and camera is None:
-        stored["unknown_camera"] = True
-    if external_id:
-        stored.setdefault("external_id", external_id)
-    values = {
-        "idempotency_key": key,
-        "source": source,
-        "type": type_[:48],
-        "state": state,
-        "camera_id": camera.id if camera else None,
-        "camera_ref": (camera_ref or "")[:120] or None,
-        "time": device_time or received_at,
-        "time_flagged": bool(time_flagged or device_time is None),
-        "received_at": received_at,
-        "content_type": (content_type or "")[:120] or None,
-        "raw": raw,
-        "fields": stored,
-        "status": "new",
-    }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    new_id = session.execute(
-        insert(Signal).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Signal.id)
-    ).scalar_one_or_none()
-    if new_id is not None:
-        return Recorded(new_id, False)
-    existing = session.execute(select(Signal.id).where(Signal.idempotency_key == key)).scalar_one()
-    return Recorded(existing, True)
+    rows: dict[str, dict[str, Any]] = {}
+    for item, received_at, keys in keyed:
+        if any(k in known for k in keys) or keys[0] in rows:
+            continue
+        camera_id = None
+        if item.source in CAMERA_SOURCES:
+            camera_id = cameras.camera_id(session, item.source, item.camera_ref, item.source_id)
+        stored = dict(item.fields)
+        if item.source in CAMERA_SOURCES and camera_id is None:
+            stored["unknown_camera"] = True
+        if item.external_id:
+            stored.setdefault("external_id", item.external_id)
+        rows[keys[0]] = {
+            "idempotency_key": keys[0],
+            "source": item.source,
+            "type": item.type_[:48],
+            "state": item.state,
+            "camera_id": camera_id,
+            "camera_ref": (item.camera_ref or "")[:120] or None,
+            "time": item.device_time or received_at,
+            "time_flagged": bool(item.time_flagged or item.device_time is None),
+            "received_at": received_at,
+            "content_type": (item.content_type or "")[:120] or None,
+            "raw": item.raw,
+            "fields": stored,
+            "status": "new",
+        }
+    inserted: dict[str, int] = {}
+    if rows:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(Signal.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        connection = session.connection()
+        for row in rows.values():
+            new_id = connection.execute(stmt.values(**row).returning(Signal.__table__.c.id)).scalar_one_or_none()
+            if new_id is not None:
+                inserted[row["idempotency_key"]] = new_id
+        lost = [k for k in rows if k not in inserted]
+        if lost:
+            known.update(
+                session.execute(select(Signal.idempotency_key, Signal.id).where(Signal.idempotency_key.in_(lost))).all()
+            )
+    answers = []
+    claimed: set[str] = set()
+    for _, _, keys in keyed:
+        own = keys[0]
+        if own in inserted and own not in claimed:
+            claimed.add(own)
+            answers.append(Recorded(inserted[own], False))
+        else:
+            signal_id = next((known[k] for k in keys if k in known), None) or inserted[own]
+            answers.append(Recorded(signal_id, True))
+    return answers
+
+
+def record_signal(session: Session, *, cameras: CameraIndex | None = None, **fields: Any) -> Recorded:
+    """One signal; see record_signals."""
+    return record_signals(session, [SignalIn(**fields)], cameras)[0]
 
 
 # ------------------------------------------------------------------------------------------------ processing

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from models.cases import Case, Evidence, Notice, State
 from models.commands import ActParams, act_as_contact
 from models.db import utcnow
 from models.errors import DomainError
+from models.evidence import add_evidence, fail_evidence
 from models.notices import LOCAL_TZ
 from models.org import UnitContact
 
@@ -114,24 +115,33 @@ class Outcome:
     case_id: int | None = None
 
 
-def add_after_photo(session: Session, case: Case, photo: AfterPhoto, actor: str, now: datetime) -> Evidence:
-    """An after-evidence row (kind after_photo). Faces are not yet counted or blurred: redacted_uri stays empty
-    until the evidence flow has done so, and only a redacted copy may leave the review centre."""
-    evidence = Evidence(
-        case_id=case.id,
+def add_after_photo(session: Session, number: str, photo: AfterPhoto, actor: str, now: datetime) -> Evidence:
+    """An after-evidence item (kind after_photo) with its custody entry, or the failure to fetch it. Faces are not
+    yet counted or blurred: redacted_uri stays empty until the evidence flow has done so."""
+    if photo.error or photo.uri is None:
+        return fail_evidence(
+            session,
+            number,
+            kind="after_photo",
+            source=photo.source,
+            error=photo.error or "未取得",
+            actor=actor,
+            now=now,
+        )
+    return add_evidence(
+        session,
+        number,
         kind="after_photo",
         uri=photo.uri,
+        redacted_uri=None,
         sha256=photo.sha256,
         size=photo.size,
-        source=photo.source[:500],
+        source=photo.source,
         captured_at=now,
-        status="failed" if photo.error else "ready",
-        error=photo.error,
-        created_at=now,
-        created_by=actor[:64],
+        face_count=None,
+        actor=actor,
+        now=now,
     )
-    session.add(evidence)
-    return evidence
 
 
 def _when(value: datetime | None) -> str:
@@ -180,8 +190,10 @@ def handle_reply(
     try:
         with session.begin_nested():
             act_as_contact(session, number, reply.action, contact.id, ActParams(note=note), now)
-            for photo in photos:
-                add_after_photo(session, case, photo, actor, now)
+            # the custody entries come just after the report: record_event steps the case version only when the
+            # case row changes, and an identical `updated_at` would not change it
+            for i, photo in enumerate(photos, start=1):
+                add_after_photo(session, number, photo, actor, now + timedelta(microseconds=i))
     except DomainError as exc:
         return Outcome(f"【雪亮】未能办理：{exc.zh}", "suppressed", f"sms:{exc.code}", reply.action, number, None)
     if reply.action == "acknowledge":

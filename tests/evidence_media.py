@@ -27,6 +27,7 @@ def write_video(
     setpts: str | None = None,
     gop: int | None = None,
     faststart: bool = True,
+    pix_fmt: str = "yuv420p",
 ) -> Path:
     """H.264 MP4 from BGR frames. `setpts` is an ffmpeg expression (in seconds, N = frame number) giving each
     frame its own time, which makes a variable frame rate file."""
@@ -37,7 +38,7 @@ def write_video(
     command += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     if setpts:
         command += ["-vf", f"settb=1/1000,setpts='({setpts})/TB'", "-fps_mode", "vfr"]
-    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", pix_fmt]
     if gop:
         command += ["-g", str(gop)]
     if faststart:
@@ -226,3 +227,54 @@ def black_hole() -> Iterator[int]:
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+def street_scene(width: int = 800, height: int = 600, seed: int = 2) -> np.ndarray:
+    """A synthetic view with plenty of corners: shapes and lines on a gradient."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = np.linspace(80, 180, height, dtype=np.uint8)[:, None, None] * np.array([1, 0, 0], np.uint8)
+    image[:, :, 1] = 90
+    image[:, :, 2] = 120
+    for _ in range(120):
+        x, y, s = int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(10, 70))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.rectangle(image, (x, y), (x + s, y + s // 2), colour, -1)
+        else:
+            cv2.circle(image, (x, y), s // 2, colour, -1)
+    for _ in range(40):
+        p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.line(image, p1, p2, (255, 255, 255), 2)
+    return image
+
+
+def with_garbage(image: np.ndarray, rect: tuple[int, int, int, int], seed: int = 9) -> np.ndarray:
+    """A heap of coloured rubbish drawn into the rectangle."""
+    rng = np.random.default_rng(seed)
+    x, y, w, h = rect
+    out = image.copy()
+    blocks = rng.integers(0, 255, (h // 6 + 1, w // 6 + 1, 3), dtype=np.uint8)
+    out[y : y + h, x : x + w] = cv2.resize(blocks, (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def shifted_and_relit(
+    image: np.ndarray,
+    dx: float = 5,
+    dy: float = -3,
+    angle: float = 0.4,
+    gain: float = 1.3,
+    offset: float = 15,
+    seed: int = 4,
+) -> np.ndarray:
+    """The same view a few pixels off, slightly turned, under other light, with sensor noise."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    matrix[0, 2] += dx
+    matrix[1, 2] += dy
+    moved = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    rng = np.random.default_rng(seed)
+    lit = moved.astype(np.float32) * gain + offset + rng.normal(0, 3, moved.shape)
+    return np.clip(lit, 0, 255).astype(np.uint8)

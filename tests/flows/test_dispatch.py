@@ -135,4 +135,9 @@ def test_dispatch_then_signed_replies_close_the_units_part(
         actions = [(e.action, e.actor) for e in case.events]
         assert case.state == "rectified" and [e.kind for e in case.evidence] == ["after_photo"]
     actor = f"sms:{contacts(demo)[0].name}"
-    assert actions[-3:] == [("dispatch", "reviewer_city"), ("acknowledge", actor), ("report_fixed", actor)]
+    assert actions[-4:] == [
+        ("dispatch", "reviewer_city"),
+        ("acknowledge", actor),
+        ("report_fixed", actor),
+        ("evidence", actor),
+    ]

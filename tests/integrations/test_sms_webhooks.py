@@ -22,6 +22,7 @@ from flows.dispatch import dispatch_notices
 from integrations.gateway import create_app
 from integrations.sms import send_pending
 from integrations.sms_webhooks import sms_router
+from integrations.storage import Storage
 from integrations.twilio_fake import FakeTwilio
 from models.cases import Evidence, Notice, Outbox, Signal
 from models.commands import get_case
@@ -189,8 +190,9 @@ def test_wan_cheng_with_a_photo_reports_fixed_with_after_evidence(gateway: Gatew
     assert f"已收到案卷 {number} 的整改反馈及照片 1 张" in answer.text
     state, events, evidence = history(gateway.db, number)
     assert state == "rectified"
-    assert [a for a, _, _ in events][-2:] == ["acknowledge", "report_fixed"]
-    assert events[-1][2] == "垃圾已清运（附照片 1 张）"
+    assert [a for a, _, _ in events][-3:] == ["acknowledge", "report_fixed", "evidence"]
+    assert events[-2][2] == "垃圾已清运（附照片 1 张）"
+    assert events[-1][1] == f"sms:{contacts(gateway.db)[0].name}"
     [after] = evidence
     assert (after.kind, after.sha256, after.size, after.status) == (
         "after_photo",
@@ -198,7 +200,8 @@ def test_wan_cheng_with_a_photo_reports_fixed_with_after_evidence(gateway: Gatew
         len(photo),
         "ready",
     )
-    assert Path(after.uri).read_bytes() == photo and Path(after.uri).is_relative_to(tmp_path / "media")
+    assert after.uri.startswith(f"file://{tmp_path / 'media'}/")
+    assert Storage.from_settings(gateway.settings).read(after.uri) == photo
     [download] = [r for r in gateway.fake.requests if "/Media/" in r.path]
     assert download.authorized and download.status == 200
 
@@ -209,7 +212,8 @@ def test_a_photo_that_cannot_be_fetched_is_recorded_as_failed_evidence(gateway: 
     answer = gateway.reply(f"完成 {number}", media=[(missing, "image/png")])
     assert "已收到案卷" in answer.text
     state, events, [evidence] = history(gateway.db, number)
-    assert state == "rectified" and "照片未能保存" in (events[-1][2] or "")
+    assert state == "rectified" and [a for a, _, _ in events][-2:] == ["report_fixed", "evidence_failed"]
+    assert "照片未能保存" in (events[-2][2] or "")
     assert evidence.status == "failed" and "HTTP 404" in (evidence.error or "") and evidence.uri is None
 
 
