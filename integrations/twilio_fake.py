@@ -173,7 +173,9 @@ class FakeTwilio:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeTwilio:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
+        )
         self._thread.start()
         return self
 

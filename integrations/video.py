@@ -373,7 +373,8 @@ MAX_KEYFRAMES = 600
 
 
 def keyframe_times(at_s: float, before_s: float, after_s: float, spacing_s: float, duration_s: float) -> list[float]:
-    """The wanted times: from at-before to at+after (both included) every spacing, clamped into the video."""
+    """The wanted times: from at-before to at+after (both included) every spacing. Times outside the video are
+    dropped; the video's first (last) frame stands in for them unless a kept time is within half a spacing."""
     if not (math.isfinite(spacing_s) and spacing_s > 0):
         raise EvidenceError("keyframe spacing must be a positive number of seconds")
     if before_s < 0 or after_s < 0:
@@ -381,16 +382,14 @@ def keyframe_times(at_s: float, before_s: float, after_s: float, spacing_s: floa
     count = math.floor((before_s + after_s) / spacing_s + 1e-9) + 1
     if count > MAX_KEYFRAMES:
         raise EvidenceError(f"{count} keyframes asked for; at most {MAX_KEYFRAMES} (raise the spacing)")
-    times = [at_s - before_s + i * spacing_s for i in range(count)]
-    if duration_s > 0:
-        times = [min(max(t, 0.0), duration_s) for t in times]
-    else:
-        times = [max(t, 0.0) for t in times]
-    out: list[float] = []
-    for t in times:
-        if not out or t - out[-1] > 1e-6:
-            out.append(t)
-    return out
+    wanted = [at_s - before_s + i * spacing_s for i in range(count)]
+    end = duration_s if duration_s > 0 else math.inf
+    inside = [t for t in wanted if 0.0 <= t <= end]
+    if wanted[0] < 0 and (not inside or inside[0] > spacing_s / 2):
+        inside.insert(0, 0.0)
+    if wanted[-1] > end and (not inside or end - inside[-1] > spacing_s / 2):
+        inside.append(end)
+    return inside
 
 
 def keyframes(

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from models.cases import Case, Evidence
 from models.commands import get_case, record_event
@@ -38,6 +39,15 @@ KINDS: dict[str, str] = {
 IMAGE_KINDS = ("snapshot", "keyframe", "photo", "after_photo")
 STATUSES = frozenset({"pending", "ready", "failed"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _record(
+    session: Session, case: Case, action: str, actor: str, now: datetime, note: str, data: dict[str, Any]
+) -> None:
+    """record_event, with the case row always rewritten: history rows are numbered by the case version, which
+    only steps when the row is updated, and two items recorded with the same `now` must still step it."""
+    flag_modified(case, "updated_at")
+    record_event(session, case, action, actor, now, note, case.state, case.tier, data)
 
 
 def _check(kind: str, sha256: str | None, size: int | None, status: str) -> None:
@@ -111,7 +121,7 @@ def add_evidence(
         "redacted": redacted_uri is not None,
         "face_count": face_count,
     }
-    record_event(session, case, "evidence", actor, now, note, case.state, case.tier, data)
+    _record(session, case, "evidence", actor, now, note, data)
     return item
 
 
@@ -170,7 +180,7 @@ def fail_evidence(
     session.flush()
     data = {"evidence": item.id, "kind": kind, "source": stored_source, "error": reason[:500]}
     note = f"{KINDS[kind]}获取失败 / {kind} failed: {reason[:300]}"
-    record_event(session, case, "evidence_failed", actor, now, note, case.state, case.tier, data)
+    _record(session, case, "evidence_failed", actor, now, note, data)
     return item
 
 
@@ -209,7 +219,7 @@ def record_redaction(
         "face_count": face_count,
     }
     note = f"{KINDS.get(item.kind, item.kind)}已做人脸模糊 / {item.kind} redacted ({face_count} face(s))"
-    record_event(session, case, "evidence_redacted", actor, now, note, case.state, case.tier, data)
+    _record(session, case, "evidence_redacted", actor, now, note, data)
     return item
 
 

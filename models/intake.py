@@ -233,12 +233,17 @@ def record_signals(session: Session, items: list[SignalIn], cameras: CameraIndex
     inserted: dict[str, int] = {}
     if rows:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(Signal.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        table = Signal.__table__
         connection = session.connection()
-        for row in rows.values():
-            new_id = connection.execute(stmt.values(**row).returning(Signal.__table__.c.id)).scalar_one_or_none()
-            if new_id is not None:
-                inserted[row["idempotency_key"]] = new_id
+        batch = list(rows.values())
+        for start in range(0, len(batch), 200):  # multi-row INSERTs: one round trip per 200 signals
+            stmt = (
+                insert(table)
+                .values(batch[start : start + 200])
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(table.c.idempotency_key, table.c.id)
+            )
+            inserted.update(connection.execute(stmt).all())
         lost = [k for k in rows if k not in inserted]
         if lost:
             known.update(

@@ -356,3 +356,12 @@ def test_a_changed_secret_key_stops_the_run_instead_of_failing_every_notice(demo
     with pytest.raises(ProviderUnavailable, match="XUELIANG_SECRET_KEY"):
         send_pending(demo, quick_provider(settings), PhoneVault("another-key"))
     assert [n.status for n in notices(demo, number)] == ["pending"] and fake.creates() == []
+
+
+def test_bench_sms_sends_each_notice_once_within_the_rate() -> None:
+    from xueliang.bench_sms import run
+
+    report = run(Settings.load(environ={}), notices=60, cases=6, rate=200.0)
+    results = report["results"]
+    assert results["notices"] == 60 and results["duplicates"] == 0 and results["sids_shared"] == 0
+    assert results["busiest_second"] <= 200 and set(report) == {"machine", "inputs", "results"}
