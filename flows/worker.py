@@ -18,7 +18,12 @@ from flows.sla import sla_sweep
 from models.db import Database
 from models.settings import Settings
 
-NOTICE_EVENTS = {"xueliang.case.dispatch", "xueliang.case.verify_fail", "xueliang.case.supervise"}
+NOTICE_EVENTS = {
+    "xueliang.case.dispatch",
+    "xueliang.case.verify_fail",
+    "xueliang.case.supervise",
+    "xueliang.case.notice_backup",
+}
 
 
 def deployments(settings: Settings) -> list[RunnerDeployment]:

@@ -25,6 +25,7 @@ from sqlalchemy import select, text
 from integrations.cameras import ParsedSignal, ParseError
 from integrations.open311 import open311_router
 from integrations.secrets import PhoneVault, verify_password
+from integrations.sms_webhooks import sms_router
 from models.cases import DeadLetter
 from models.db import Database, utcnow
 from models.intake import CameraIndex, SignalIn, record_signals
@@ -254,7 +255,9 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
     app.state.settings = settings
     auth = SourceAuth(database)
     writer = GroupCommit(database)
-    app.include_router(open311_router(database, settings, PhoneVault.from_settings(settings)))
+    vault = PhoneVault.from_settings(settings)
+    app.include_router(open311_router(database, settings, vault))
+    app.include_router(sms_router(database, settings, vault))
 
     @app.get("/healthz")
     def healthz() -> Any:

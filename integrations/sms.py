@@ -390,7 +390,7 @@ class TwilioProvider:
         taken: Taken | None = None,
     ) -> SendResult:
         from requests.exceptions import RequestException
-        from twilio.base.exceptions import TwilioRestException
+        from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             to = normalize_phone(to)
@@ -406,7 +406,7 @@ class TwilioProvider:
             if uncertain:
                 try:
                     found = self.find(notice_id, to, body, since, taken)
-                except (TwilioRestException, RequestException) as exc:
+                except (TwilioException, RequestException) as exc:
                     last = f"查询失败：{type(exc).__name__} {scrub(str(getattr(exc, 'msg', '') or exc))[:200]}"
                     continue
                 if found is not None:
@@ -511,7 +511,7 @@ class TwilioProvider:
 
 def sms_rate(settings: Settings) -> float:
     """XUELIANG_SMS_RATE, messages per second (default 10)."""
-    return float(getattr(settings, "sms_rate", None) or DEFAULT_RATE)
+    return settings.sms_rate or DEFAULT_RATE
 
 
 def provider_for(settings: Settings, **overrides: Any) -> SmsProvider:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from models.audit import GENESIS, event_digest
@@ -130,8 +131,12 @@ def record_event(
     from_tier: str | None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    """Flush the case change (the version check happens here), then append the chained event and the outbox row."""
+    """Flush the case change (the version check happens here), then append the chained event and the outbox row.
+
+    The case row is always written, even when nothing but the history changes (two entries at the same
+    instant), so that every history entry has its own version step."""
     case.updated_at = at
+    flag_modified(case, "updated_at")
     try:
         session.flush()
     except StaleDataError as exc:

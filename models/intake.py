@@ -52,6 +52,8 @@ ALARM_CATEGORY: dict[str, str] = {
 INFORMATIONAL = frozenset({"plate", "face"})
 CAMERA_SOURCES = frozenset({"hikvision", "dahua", "gb28181", "frigate", "generic"})
 CITIZEN_SOURCES = frozenset({"open311", "hotline", "form"})
+# Kept as signals for audit but settled where they arrive (SMS replies move cases themselves).
+SKIPPED_SOURCES = frozenset({"sms"})
 DEFAULT_CORRELATION = timedelta(minutes=30)
 DEFAULT_DUPLICATE_RADIUS_M = 50.0
 
@@ -520,7 +522,13 @@ def process_batch(
     """Process up to `limit` new signals (or only those of `ids`), oldest first, inside the caller's
     transaction."""
     ctx = _Context(session, now or utcnow(), window, radius_m)
-    stmt = select(Signal).options(defer(Signal.raw)).where(Signal.status == "new").order_by(Signal.id).limit(limit)
+    stmt = (
+        select(Signal)
+        .options(defer(Signal.raw))
+        .where(Signal.status == "new", Signal.source.not_in(SKIPPED_SOURCES))
+        .order_by(Signal.id)
+        .limit(limit)
+    )
     if ids is not None:
         stmt = stmt.where(Signal.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":

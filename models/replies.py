@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -190,10 +190,8 @@ def handle_reply(
     try:
         with session.begin_nested():
             act_as_contact(session, number, reply.action, contact.id, ActParams(note=note), now)
-            # the custody entries come just after the report: record_event steps the case version only when the
-            # case row changes, and an identical `updated_at` would not change it
-            for i, photo in enumerate(photos, start=1):
-                add_after_photo(session, number, photo, actor, now + timedelta(microseconds=i))
+            for photo in photos:
+                add_after_photo(session, number, photo, actor, now)
     except DomainError as exc:
         return Outcome(f"【雪亮】未能办理：{exc.zh}", "suppressed", f"sms:{exc.code}", reply.action, number, None)
     if reply.action == "acknowledge":

@@ -43,6 +43,7 @@ class Settings:
     twilio_messaging_service_sid: str | None
     twilio_from_number: str | None
     twilio_base_url: str | None
+    sms_rate: float
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -63,4 +64,5 @@ class Settings:
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
             twilio_base_url=env.get("XUELIANG_TWILIO_BASE_URL") or None,
+            sms_rate=float(env.get("XUELIANG_SMS_RATE") or 10),
         )

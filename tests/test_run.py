@@ -85,6 +85,66 @@ def test_run_starts_everything_prints_urls_and_stops(tmp_path: Path) -> None:
             "a completed scheduled sla_sweep run",
         )
         assert completed[0]["deployment_id"] in {d["id"] for d in deployments}
+
+        # a case transition is a Prefect event, and the event triggers the dispatch deployment for that case
+        cli = [sys.executable, "-m", "xueliang.cli"]
+        created = subprocess.run(
+            [
+                *cli,
+                "case",
+                "new",
+                "--category",
+                "E0201",
+                "--lat",
+                "35.06",
+                "--lon",
+                "118.34",
+                "--description",
+                "小广告",
+                "--as",
+                "inspector",
+                "--json",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        number = json.loads(created.stdout)["number"]
+        subprocess.run(
+            [*cli, "case", "act", number, "dispatch", "--as", "reviewer_city"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        dispatch_id = next(d["id"] for d in deployments if d["name"] == "dispatch")
+
+        def triggered_run() -> list[dict[str, Any]]:
+            runs = post(
+                f"{prefect}/flow_runs/filter",
+                {
+                    "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+                    "deployments": {"id": {"any_": [dispatch_id]}},
+                },
+            )
+            return [r for r in runs if r["parameters"].get("number") == f"xueliang.case.{number}"]
+
+        assert wait_for(triggered_run, 120, "the event-triggered dispatch run")
+        shown = subprocess.run(
+            [*cli, "case", "show", number, "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(shown.stdout)["state"] == "dispatched"
+        from sqlalchemy import select
+
+        from models.cases import Notice
+        from models.db import Database
+
+        db = Database(f"sqlite:///{tmp_path / 'var' / 'xueliang.sqlite3'}")
+        with db.read() as session:
+            assert session.execute(select(Notice.status)).scalars().all() == ["stored"]
+        db.dispose()
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)

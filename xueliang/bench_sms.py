@@ -5,9 +5,11 @@ demo's township governments, and `notices` dispatch notices are made for them (s
 identical texts to one number are in flight together, the hard case for reconciliation). They are sent the way
 the dispatch flow sends them (integrations.sms.send_pending, `concurrency` threads sharing one token bucket) to
 integrations/twilio_fake.py, which injects faults: every 50th POST answers 429, every 101st 500, and every 199th
-is accepted and then dropped without an answer. Reported: the wall time, the rate kept (overall and the busiest
-one-second window at the server), and the duplicates: messages the server accepted beyond one per notice
-(must be 0), with SIDs shared by two notices and accepted messages no notice holds as cross-checks.
+is accepted and then dropped without an answer. Reported: the wall time and notices per second over it, the
+busiest one-second window of POSTs let go by the rate limiter (and as the server saw them: the fake shares the
+process, so arrivals jitter and can bunch a little past the limit the client keeps), and the duplicates:
+messages the server accepted beyond one per notice (must be 0), with SIDs shared by two notices and accepted
+messages no notice holds as cross-checks.
 """
 
 from __future__ import annotations
@@ -127,6 +129,15 @@ def run(
                     backoff_base=0.05,
                     backoff_cap=0.5,
                 )
+                slots: list[float] = []  # when each request was let go by the shared bucket
+                acquire = provider.bucket.acquire
+
+                def timed_acquire() -> float:
+                    waited = acquire()
+                    slots.append(time.monotonic())
+                    return waited
+
+                provider.bucket.acquire = timed_acquire  # type: ignore[method-assign]
                 began = utcnow()
                 started = time.perf_counter()
                 while send_pending(db, provider, vault, limit=250, concurrency=concurrency, before=began):
@@ -160,7 +171,10 @@ def run(
             "seconds": round(seconds, 2),
             "duplicates": len(accepted) - len(keys),
             "rate_per_s": round(len(keys) / seconds, 1) if seconds else None,
-            "busiest_second": _busiest_second(created),
+            # the busiest one-second window of requests let go by the rate limiter, and of POSTs as the server
+            # received them (the fake shares the process, so arrivals jitter by some milliseconds)
+            "busiest_second": _busiest_second(slots),
+            "server_busiest_second": _busiest_second(created),
             "sids_shared": len(sids) - len(set(sids)),
             "accepted_not_recorded": len(accepted - set(sids)),
             "posts": sum(1 for r in requests if r.creates_message),

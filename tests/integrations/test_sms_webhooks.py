@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from flows.dispatch import dispatch_notices
 from integrations.gateway import create_app
 from integrations.sms import send_pending
-from integrations.sms_webhooks import sms_router
 from integrations.storage import Storage
 from integrations.twilio_fake import FakeTwilio
 from models.cases import Evidence, Notice, Outbox, Signal
@@ -73,8 +72,6 @@ class Gateway:
 def gateway(demo: Database, fake: FakeTwilio, tmp_path: Path) -> Iterator[Gateway]:
     settings = twilio_settings(fake, media_dir=tmp_path / "media")
     app = create_app(settings, demo)
-    if not any(getattr(route, "path", None) == "/sms/inbound" for route in app.routes):
-        app.include_router(sms_router(demo, settings, VAULT))  # until the gateway mounts it itself
     with TestClient(app) as client:
         yield Gateway(client, settings, fake, demo)
 
@@ -260,8 +257,6 @@ def test_a_reply_without_the_right_signature_stores_and_changes_nothing(gateway:
 def test_without_an_auth_token_no_webhook_is_trusted(demo: Database, fake: FakeTwilio) -> None:
     settings = Settings.load(environ={"XUELIANG_PUBLIC_URL": PUBLIC_URL})
     app = create_app(settings, demo)
-    if not any(getattr(route, "path", None) == "/sms/inbound" for route in app.routes):
-        app.include_router(sms_router(demo, settings, VAULT))
     params = fake.inbound("+8613900000013", FROM_NUMBER, "1")
     with TestClient(app) as client:
         url = PUBLIC_URL + "/sms/inbound"
