@@ -3,6 +3,7 @@ benchmark and the crash tests. Bodies are built from the registered cameras, so 
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ HIK_TYPES = ("fielddetection", "linedetection", "VMD", "regionEntrance", "loiter
 DAHUA_CODES = ("VideoMotion", "CrossLineDetection", "CrossRegionDetection", "AlarmLocal")
 GB_TYPES = ((5, 2), (5, 5), (5, 6), (5, 8), (5, 10))  # (method, type): motion, tripwire, intrusion, loiter, crowd
 FRIGATE_LABELS = ("person", "car", "bicycle")
+_SN = itertools.count(1)  # GB/T 28181 SN: a sequence number
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def _gb28181(cam: CameraRef, when: datetime, rng: random.Random) -> Alarm:
     method, kind = rng.choice(GB_TYPES)
     local = when.astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M:%S")
     body = f"""<?xml version="1.0" encoding="GB2312"?>
-<Notify><CmdType>Alarm</CmdType><SN>{rng.randrange(1, 10**6)}</SN><DeviceID>{cam.gb_device_id}</DeviceID>
+<Notify><CmdType>Alarm</CmdType><SN>{next(_SN)}</SN><DeviceID>{cam.gb_device_id}</DeviceID>
 <AlarmPriority>{rng.randrange(1, 5)}</AlarmPriority><AlarmMethod>{method}</AlarmMethod><AlarmTime>{local}</AlarmTime>
 <AlarmDescription>视频报警</AlarmDescription><Info><AlarmType>{kind}</AlarmType></Info></Notify>"""
     return Alarm("gb28181", "/ingest/gb28181", "application/MANSCDP+xml", body.encode("gb2312"))

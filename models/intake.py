@@ -104,7 +104,9 @@ def idempotency_keys(
         return f"{source}:{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
     if external_id:
-        return [key([source, camera_ref, external_id, state])]
+        # Device event ids are sequence numbers that wrap and restart after a reboot (GB/T 28181 SN): the
+        # device's time belongs to the identity too.
+        return [key([source, camera_ref, external_id, state, device_time.isoformat() if device_time else None])]
     if device_time is not None:
         return [key([source, camera_ref, type_, state, device_time.isoformat(), fields])]
     epoch = datetime(2000, 1, 1, tzinfo=received_at.tzinfo)
