@@ -69,8 +69,16 @@ def serve_all(settings: Settings) -> None:
     loops = [IntakeLoop(db, settings.city_prefix), RelayLoop(db, settings)]
     for loop in loops:
         loop.start()
+    subscriber = None
+    if settings.mqtt_url:
+        from integrations.mqtt import FrigateSubscriber
+
+        subscriber = FrigateSubscriber(db, settings.mqtt_url)
+        subscriber.start()
     try:
         serve(*deployments(settings))
     finally:
         for loop in loops:
             loop.stop()
+        if subscriber is not None:
+            subscriber.stop()

@@ -44,6 +44,7 @@ class Settings:
     twilio_from_number: str | None
     twilio_base_url: str | None
     sms_rate: float
+    mqtt_url: str | None
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -65,4 +66,5 @@ class Settings:
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
             twilio_base_url=env.get("XUELIANG_TWILIO_BASE_URL") or None,
             sms_rate=float(env.get("XUELIANG_SMS_RATE") or 10),
+            mqtt_url=env.get("XUELIANG_MQTT_URL") or None,
         )
