@@ -10,11 +10,13 @@ from __future__ import annotations
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron
 
 from flows.dispatch import dispatch
 from flows.intake import IntakeLoop, intake
 from flows.relay import RelayLoop, outbox_relay
 from flows.sla import sla_sweep
+from flows.stats import stats
 from models.db import Database
 from models.settings import Settings
 
@@ -46,6 +48,12 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
             interval=300,
             parameters=params,
             description="领域事件转发的定时补偿 / scheduled catch-up of the outbox relay",
+        ),
+        stats.to_deployment(
+            name="daily-stats",
+            schedules=[Cron("5 0 * * *", timezone="Asia/Shanghai")],
+            parameters=params,
+            description="每日统计快照，周一生成上周周报 / daily snapshot; the weekly bulletin on Mondays",
         ),
         dispatch.to_deployment(
             name="dispatch",
