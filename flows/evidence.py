@@ -6,7 +6,9 @@ in all of them, store everything by content hash, and record each item with its 
 the alarm and a citizen's photo get the same treatment. Each item stands alone: one that fails (unreachable URL,
 corrupt file, missing detector weights) is recorded as failed with the reason, and the rest goes on.
 
-Re-running is harmless: stored files are content-addressed and an item with the same hash is not added twice.
+Re-running is harmless and cheap: a source whose item is already recorded is not fetched again, stored files are
+content-addressed, and an item with the same hash is not added twice. So the same flow, triggered again when a
+unit reports a case fixed, only blurs the after photo that came by SMS.
 
 The worker runs the flow when a case is created (the `xueliang.case.create` event); `process_case_evidence` is
 the plain function it calls, testable without Prefect.
@@ -41,7 +43,7 @@ from integrations.video import (
     read_image,
     write_keyframes,
 )
-from models.cases import Case, Signal
+from models.cases import Case, Evidence, Signal
 from models.commands import get_case
 from models.db import Database, utcnow
 from models.evidence import add_evidence, fail_evidence, record_redaction, unredacted
@@ -146,6 +148,23 @@ class _Run:
         self.detector_name, self.limits, self.actor, self.captured_at = detector, limits, actor, captured_at
         self.report = EvidenceReport(number)
 
+    def done(self, kind: str, url: str) -> bool:
+        """Whether this case already has a ready item of this kind from this source: a clip is recorded last, after
+        its keyframes, so a ready clip means the whole clip was processed and need not be fetched again."""
+        with self.db.read() as session:
+            case = get_case(session, self.number)
+            found = session.execute(
+                select(Evidence.id)
+                .where(
+                    Evidence.case_id == case.id,
+                    Evidence.kind == kind,
+                    Evidence.status == "ready",
+                    Evidence.source == public_source(url)[:500],
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
     def detector(self) -> Any:
         from integrations.faces import get_detector
 
@@ -200,12 +219,13 @@ class _Run:
 
     # -- images
 
-    def image(self, url: str, kind: str, path: Path | None = None) -> None:
-        """A still image (fetched from `url` unless `path` already holds it), blurred and recorded."""
+    def image(self, url: str, kind: str, path: Path | None = None, *, trusted: bool = False) -> None:
+        """A still image (fetched from `url` unless `path` already holds it), blurred and recorded. Only a
+        `trusted` source (given by an operator, not named in an alarm) may be a local file."""
         from integrations.faces import obscure
 
         try:
-            path = path or fetch(url, self.work / kind, self.limits)
+            path = path or fetch(url, self.work / kind, self.limits, allow_local=trusted)
             image = read_image(path, self.limits)
             faces = self.detector().detect(image)
             redacted_path = self.work / kind / "redacted.jpg"
@@ -254,9 +274,11 @@ class _Run:
 
     # -- clips
 
-    def clip(self, url: str, at: float | None, before_s: float, after_s: float, spacing_s: float) -> None:
+    def clip(
+        self, url: str, at: float | None, before_s: float, after_s: float, spacing_s: float, *, trusted: bool = False
+    ) -> None:
         try:
-            path = fetch(url, self.work / "clip", self.limits)
+            path = fetch(url, self.work / "clip", self.limits, allow_local=trusted)
         except EvidenceError as exc:
             self.fail("clip", url, exc)
             return
@@ -369,21 +391,22 @@ def process_case_evidence(
     actor: str = ACTOR,
 ) -> EvidenceReport:
     """Produce, store and record the evidence of one case. URLs not given are taken from the case's signals
-    (clip_url, snapshot_url, and a citizen's media_url as a photo). `at` is the alarm moment in seconds into the
-    clip; when unknown, the start of the clip's first motion is used. Image items already recorded without a
-    blurred copy (after photos sent by SMS) get one."""
+    (clip_url, snapshot_url, and a citizen's media_url as a photo); those must be remote (http(s), rtsp), while
+    the caller's own `clip_url`/`snapshot_url` may also be local paths (an NVR export on the worker's disk).
+    `at` is the alarm moment in seconds into the clip; when unknown, the start of the clip's first motion is used.
+    Image items already recorded without a blurred copy (after photos sent by SMS) get one."""
     sources = case_sources(db, number)
     moment = parse_at(at)
     store = storage or Storage.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="xueliang-evidence-") as tmp:
         run = _Run(db, number, store, Path(tmp), detector, limits, actor, sources.captured_at)
         clip = clip_url or sources.clip_url
-        if clip:
-            run.clip(clip, moment, before_s, after_s, spacing_s)
+        if clip and not run.done("clip", clip):
+            run.clip(clip, moment, before_s, after_s, spacing_s, trusted=clip_url is not None)
         snapshot = snapshot_url or sources.snapshot_url
-        if snapshot:
-            run.image(snapshot, "snapshot")
-        if sources.photo_url:
+        if snapshot and not run.done("snapshot", snapshot):
+            run.image(snapshot, "snapshot", trusted=snapshot_url is not None)
+        if sources.photo_url and not run.done("photo", sources.photo_url):
             run.image(sources.photo_url, "photo")
         run.redact_existing()
     return run.report

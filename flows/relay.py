@@ -62,9 +62,13 @@ def prefect_event(row: Outbox) -> None:
 
     payload = row.payload
     number = payload.get("number", "")
+    resource = {"prefect.resource.id": f"xueliang.case.{number}", "prefect.resource.name": number}
+    source = (payload.get("data") or {}).get("source")
+    if source:  # lets automations tell camera cases from others (the evidence trigger)
+        resource["xueliang.case.source"] = str(source)
     emit_event(
         event=f"xueliang.case.{payload.get('action', row.topic.removeprefix('case.'))}",
-        resource={"prefect.resource.id": f"xueliang.case.{number}", "prefect.resource.name": number},
+        resource=resource,
         payload=payload,
         occurred=row.created_at,
         id=uuid.uuid5(EVENT_NAMESPACE, f"outbox-{row.id}"),

@@ -13,6 +13,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
 from flows.dispatch import dispatch
+from flows.evidence import evidence
 from flows.intake import IntakeLoop, intake
 from flows.relay import RelayLoop, outbox_relay
 from flows.sla import sla_sweep
@@ -54,6 +55,25 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
             schedules=[Cron("5 0 * * *", timezone="Asia/Shanghai")],
             parameters=params,
             description="每日统计快照，周一生成上周周报 / daily snapshot; the weekly bulletin on Mondays",
+        ),
+        evidence.to_deployment(
+            name="evidence",
+            parameters=params,
+            triggers=[
+                DeploymentEventTrigger(
+                    name="keyframes, redacted clip and face count for a new camera case",
+                    expect={"xueliang.case.create"},
+                    match={"prefect.resource.id": "xueliang.case.*", "xueliang.case.source": "camera"},
+                    parameters={"number": "{{ event.resource.id }}", **params},
+                ),
+                DeploymentEventTrigger(
+                    name="blur the after photo a unit sent",
+                    expect={"xueliang.case.report_fixed"},
+                    match={"prefect.resource.id": "xueliang.case.*"},
+                    parameters={"number": "{{ event.resource.id }}", **params},
+                ),
+            ],
+            description="证据：关键帧、打码视频、人脸计数 / evidence: keyframes, redacted clip, face count",
         ),
         dispatch.to_deployment(
             name="dispatch",

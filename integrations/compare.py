@@ -7,8 +7,8 @@ have shifted by a few pixels, the light is different. So:
    homography is fitted with RANSAC; when too few features agree (a flat scene), ECC finds a Euclidean motion
    instead; when both fail the images are compared as they are, and the result says so (`method`).
 2. Compare, with the light taken out: histogram matching for global changes, local normalised cross-correlation
-   for structure, a robust brightness test for flat objects (see `_change_map`). A small opening removes speckle
-   and the edge residue of the alignment.
+   for structure, a robust brightness test for flat objects and a colour test (CIELAB a*b*, cast removed) for an
+   object as grey as its ground (see `_change_map`). A small opening removes speckle and alignment edge residue.
 3. Score: the share of the region's pixels (where the aligned after image has pixels) that changed, in [0, 1].
 
 `changed` is `score >= CHANGE_THRESHOLD` (0.10: a tenth of the region looks different). It is an aid: the

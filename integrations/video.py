@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import re
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -87,15 +89,20 @@ def check_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> int:
     return stat.st_size
 
 
-def fetch(source: str | Path, dest_dir: Path, limits: Limits = DEFAULT_LIMITS) -> Path:
+def fetch(source: str | Path, dest_dir: Path, limits: Limits = DEFAULT_LIMITS, *, allow_local: bool = True) -> Path:
     """A local file for a clip or image source: a path (used in place), an http(s) URL (downloaded into
-    dest_dir), or an rtsp(s) URL (rtsp_record_s seconds grabbed into an H.264 MP4 in dest_dir)."""
+    dest_dir), or an rtsp(s) URL (rtsp_record_s seconds grabbed into an H.264 MP4 in dest_dir).
+
+    A URL that arrived in an alarm is not trusted to name a local file: with allow_local=False only remote
+    sources are accepted (a device must not be able to make the server read its own disk)."""
     text = str(source).strip()
     scheme = urlparse(text).scheme.lower() if "://" in text else ""
     if scheme in ("http", "https"):
         return download(text, dest_dir, limits)
     if scheme in ("rtsp", "rtsps"):
         return grab_rtsp(text, dest_dir / "rtsp-grab.mp4", limits)
+    if not allow_local:
+        raise EvidenceError(f"{_short(text)}: not an http(s) or rtsp URL; local files are not taken from alarms")
     if scheme == "file":
         text = urlparse(text).path
     elif scheme:
@@ -263,32 +270,23 @@ class Video:
             if not self.cap.grab():
                 raise EvidenceError(f"{name}: no decodable frame (corrupt or truncated)")
             self._primed = True
-            self._index = 0
             self.info = VideoInfo(str(self.path), width, height, fps or 25.0, frames, duration, codec)
         except BaseException:
             self.cap.release()
             raise
 
-    # -- the capture, with the frame index and the primed first frame kept track of
+    # -- the capture, with the primed first frame handed out once
 
     def grab(self) -> bool:
         """Decode the next frame without converting it (cheap); False at the end or on a decoding failure."""
         if self._primed:
             self._primed = False
             return True
-        if self.cap.grab():
-            self._index += 1
-            return True
-        return False
+        return bool(self.cap.grab())
 
     def retrieve(self) -> Frame | None:
         ok, frame = self.cap.retrieve()
         return frame if ok else None
-
-    @property
-    def index(self) -> int:
-        """The index of the last grabbed frame."""
-        return self._index
 
     def time_s(self) -> float:
         """The presentation time of the last grabbed frame."""
@@ -298,14 +296,10 @@ class Video:
         """Position so that the next grab() returns the first frame at or after `seconds` (FFmpeg seeks to the
         key frame before and decodes forward, so the result is frame-accurate)."""
         self._primed = False
-        if not self.cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, seconds) * 1000.0):
-            return False
-        # POS_FRAMES is the index of the next frame to be read
-        self._index = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1
-        return True
+        return bool(self.cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, seconds) * 1000.0))
 
     def grabbed_index(self) -> int:
-        """The index of the frame just grabbed, as the decoder counts it (valid after seek + grab)."""
+        """The index of the frame just grabbed, as the decoder counts it (POS_FRAMES is the next one's)."""
         return int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1
 
     def close(self) -> None:
@@ -819,8 +813,8 @@ class MotionSettings:
     min_frames: int = 2  # consecutive analysed frames above the threshold that start an event
     post_roll_s: float = 2.0  # an event stays open this long after the last motion (and so bridges short pauses)
     pre_roll_s: float = 0.0  # how much to start an event before its first moving frame
-    sample_fps: float = 15.0  # analyse about this many frames per second (every frame is still decoded)
-    max_side: int = 160  # the region is downscaled to at most this many pixels on its longer side
+    sample_fps: float = 6.0  # analyse at least this many frames a second (0: every frame); all are decoded
+    max_side: int = 128  # the region is downscaled to at most this many pixels on its longer side
     background_s: float = 8.0  # time constant of the background model
     var_threshold: float = 16.0  # MOG2's squared Mahalanobis distance for foreground
 
@@ -837,45 +831,31 @@ def motion(
     Per analysed frame: the region is cropped first, turned grey, downscaled, blurred and normalised to a fixed
     mean and contrast (so a global brightness or exposure change moves no pixel relative to the others), then
     compared with a MOG2 background whose learning rate follows the frames' real time spacing (variable frame
-    rate keeps the same time constant). Every frame is decoded by grab(); only about `sample_fps` of them per
-    second are converted and analysed. Times are presentation timestamps.
+    rate keeps the same time constant). Every frame is decoded by grab(), but only about `sample_fps` frames a
+    second are converted (retrieve) and analysed: conversion is most of the cost beyond decoding, and people and
+    vehicles do not come and go between two samples. Decoding runs in a thread of its own, so that it goes on while
+    the previous frame is analysed (OpenCV releases the GIL in both). Times are presentation timestamps.
     """
     cfg = settings or MotionSettings()
     region = Roi.parse(roi) if isinstance(roi, str) else roi
     started = time.perf_counter()
     with Video(video, limits) as clip_:
         info = clip_.info
-        name = clip_.path.name
         box = region.clipped(info.width, info.height) if region else Roi(0, 0, info.width, info.height)
         scale = min(1.0, cfg.max_side / max(box.w, box.h))
         size = (max(8, round(box.w * scale)), max(8, round(box.h * scale)))
-        stride = max(1, round(info.fps / cfg.sample_fps)) if cfg.sample_fps > 0 else 1
+        # analyse a frame when 1/sample_fps has passed since the last one (less a frame, so that the rate is at
+        # least sample_fps): by time, not by frame count, so a variable frame rate keeps its sampling rate
+        interval = max(0.0, 1.0 / cfg.sample_fps - 1.0 / info.fps) if cfg.sample_fps > 0 else 0.0
         subtractor = cv2.createBackgroundSubtractorMOG2(
             history=500, varThreshold=cfg.var_threshold, detectShadows=False
         )
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        times: list[float] = []
+        decoder = _RegionDecoder(clip_, box, size, interval, limits)
         analysed_flags: list[tuple[int, float, bool]] = []  # (frame index, time, moving) per analysed frame
-        max_frames = int(limits.max_duration_s * max(info.fps, 1.0) * 3) + 1000
         previous_t: float | None = None
-        index = -1
-        while clip_.grab():
-            index += 1
-            if index >= max_frames:
-                raise EvidenceError(f"{name}: more than {max_frames} frames, over the duration limit")
-            t = clip_.time_s()
-            times.append(t)
-            if t > limits.max_duration_s:
-                raise EvidenceError(f"{name}: longer than the {limits.max_duration_s / 3600:.2f} h limit")
-            if index % stride:
-                continue
-            frame = clip_.retrieve()
-            if frame is None:
-                break
-            grey = cv2.cvtColor(frame[box.y : box.y + box.h, box.x : box.x + box.w], cv2.COLOR_BGR2GRAY)
-            small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else grey
-            small = cv2.GaussianBlur(small, (3, 3), 0)
-            normalised = _normalise(small)
+        for index, t, small in decoder:
+            normalised = _normalise(cv2.GaussianBlur(small, (3, 3), 0))
             if previous_t is None:
                 subtractor.apply(normalised, learningRate=1.0)  # the first frame is the background
                 previous_t = t
@@ -887,10 +867,11 @@ def motion(
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
             score = cv2.countNonZero(mask) / mask.size
             analysed_flags.append((index, t, score >= cfg.threshold))
-        frames = index + 1
+        times = decoder.times
+        frames = len(times)
         if info.frames and frames < 0.9 * info.frames:
             raise EvidenceError(
-                f"{name}: decoded {frames} of {info.frames} frames (truncated or corrupt); no motion result"
+                f"{clip_.path.name}: decoded {frames} of {info.frames} frames (truncated or corrupt); no motion result"
             )
         events = build_events(analysed_flags, times, cfg)
         duration = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -903,6 +884,74 @@ def motion(
             time.perf_counter() - started,
             box if region else None,
         )
+
+
+class _RegionDecoder:
+    """Iterates (frame index, time, grey downscaled region) over frames at least `interval` seconds apart, decoding
+    in a thread.
+    `times` collects every frame's time. Errors of the decoding thread are raised in the iterating one; leaving
+    the iteration early stops the thread."""
+
+    _END = object()
+
+    def __init__(self, clip_: Video, box: Roi, size: tuple[int, int], interval: float, limits: Limits) -> None:
+        self.clip, self.box, self.size, self.interval, self.limits = clip_, box, size, interval, limits
+        self.times: list[float] = []
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self._stop = threading.Event()
+
+    def _decode(self) -> None:
+        clip_, box, name = self.clip, self.box, self.clip.path.name
+        scale_down = self.size != (box.w, box.h)
+        max_frames = int(self.limits.max_duration_s * max(clip_.info.fps, 1.0) * 3) + 1000
+        index = -1
+        next_t: float | None = None
+        try:
+            while not self._stop.is_set() and clip_.grab():
+                index += 1
+                if index >= max_frames:
+                    raise EvidenceError(f"{name}: more than {max_frames} frames, over the duration limit")
+                t = clip_.time_s()
+                self.times.append(t)
+                if t > self.limits.max_duration_s:
+                    raise EvidenceError(f"{name}: longer than the {self.limits.max_duration_s / 3600:.2f} h limit")
+                if next_t is not None and t < next_t:
+                    continue
+                next_t = t + self.interval - 1e-6
+                frame = clip_.retrieve()
+                if frame is None:
+                    break
+                grey = cv2.cvtColor(frame[box.y : box.y + box.h, box.x : box.x + box.w], cv2.COLOR_BGR2GRAY)
+                small = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA) if scale_down else grey
+                self._put((index, t, small))
+        except BaseException as exc:  # handed to the iterating thread
+            self.error = exc
+        finally:
+            self._put(self._END)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[tuple[int, float, Frame]]:
+        worker = threading.Thread(target=self._decode, name="motion-decode", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._END:
+                    break
+                yield item
+        finally:
+            self._stop.set()
+            worker.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _normalise(grey: Frame) -> Frame:

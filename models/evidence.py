@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
 from models.cases import Case, Evidence
 from models.commands import get_case, record_event
@@ -44,9 +43,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 def _record(
     session: Session, case: Case, action: str, actor: str, now: datetime, note: str, data: dict[str, Any]
 ) -> None:
-    """record_event, with the case row always rewritten: history rows are numbered by the case version, which
-    only steps when the row is updated, and two items recorded with the same `now` must still step it."""
-    flag_modified(case, "updated_at")
+    """A custody entry: the case keeps its state and tier."""
     record_event(session, case, action, actor, now, note, case.state, case.tier, data)
 
 

@@ -87,7 +87,9 @@ def evidence_view(item: Evidence) -> dict[str, Any]:
         "id": item.id,
         "kind": item.kind,
         "status": item.status,
-        "uri": item.redacted_uri or item.uri,
+        # only the redacted copy leaves the review centre; originals are for roles allowed to see them
+        "uri": item.redacted_uri,
+        "redacted": item.redacted_uri is not None,
         "sha256": item.sha256,
         "size": item.size,
         "source": item.source,

@@ -662,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="one JSON document on stdout")
         return p
 
+    from xueliang.evidence_cli import register as register_evidence
+
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     add(db, "upgrade", cmd_db_upgrade, "migrate the configured database to the newest schema", json_flag=False)
     seed = sub.add_parser("seed", help="demo data").add_subparsers(dest="seed_command", required=True)
@@ -751,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=float, default=0.3, help="share of alarms from a few busy cameras")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--token")
+    register_evidence(sub, add)
     p = add(sub, "bench", cmd_bench, "benchmarks: JSON figures with the machine and the inputs named")
     p.add_argument("what", choices=["intake", "evidence", "sms", "stats"])
     p.add_argument("--database", choices=["sqlite", "postgresql"], help="only this database (intake, stats)")

@@ -3,7 +3,6 @@ variable frame rate), keyframes by seeking, browser-playable clips, and clear er
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def test_variable_frame_rate_times_come_from_the_timestamps(media: dict[str, Pat
 
 def test_only_a_share_of_the_frames_is_analysed(media: dict[str, Path]) -> None:
     result = v.motion(media["box"])
-    assert result.frames == 200 and result.analysed <= 110  # every frame decoded, about half converted
+    assert result.frames == 200 and result.analysed <= 70  # every frame decoded, one in three converted (25 fps)
 
 
 def test_event_building_bridges_short_pauses_and_needs_consecutive_frames() -> None:
@@ -127,7 +126,7 @@ def test_keyframes_are_clamped_to_the_video(media: dict[str, Path]) -> None:
     assert [f.index for f in frames] == [12, 37]
     frames = v.keyframes(media["indexed"], at_s=2.0, before_s=5.0, after_s=0.0)
     assert [f.index for f in frames] == [0, 25, 50]  # -3 .. -1 s: the first frame stands in, once
-    frames = v.keyframes(media["indexed"], at_s=9.5, before_s=1.0, after_s=5.0)
+    frames = v.keyframes(media["indexed"], at_s=9.0, before_s=1.0, after_s=5.0)
     assert frames[-1].index == 249 and read_index(frames[-1].image) == 249
     with pytest.raises(EvidenceError, match="outside the video"):
         v.keyframes(media["indexed"], at_s=100.0)
@@ -297,11 +296,3 @@ def test_rtsp_that_never_answers_times_out(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError):
         v.fetch("rtsp://127.0.0.1:9/none", tmp_path, limits)  # nothing listens on the discard port
     assert time.monotonic() - started < 8
-
-
-@pytest.mark.skipif(
-    os.environ.get("XUELIANG_TEST_RTSP_URL") is None, reason="set XUELIANG_TEST_RTSP_URL to grab a live stream"
-)
-def test_rtsp_grab_from_a_live_camera(tmp_path: Path) -> None:
-    path = v.fetch(os.environ["XUELIANG_TEST_RTSP_URL"], tmp_path, Limits(rtsp_record_s=2.0))
-    assert v.stream_info(path)["codec"] == "h264"

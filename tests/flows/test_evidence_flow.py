@@ -121,7 +121,7 @@ def test_a_camera_case_gets_its_evidence(demo: Database, served: str, tmp_path: 
 
     # running again (a retried flow, a second trigger) adds nothing
     again = process_case_evidence(demo, settings, number)
-    assert again.failed == []
+    assert again.failed == [] and again.items == []  # the recorded sources are not even fetched again
     with demo.read() as s:
         case = get_case(s, number)
         assert len(case.evidence) == len(items) and len([e for e in case.events if e.action == "evidence"]) == len(
@@ -196,3 +196,14 @@ def test_moment_and_source_parsing() -> None:
     with pytest.raises(ValueError):
         parse_at("-1")
     assert public_source("rtsp://admin:pw@10.0.0.8/ch1?sig=abc&id=7") == "rtsp://10.0.0.8/ch1?sig=%2A%2A%2A&id=7"
+
+
+def test_an_alarm_cannot_make_the_server_read_its_own_files(demo: Database, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.jpg"
+    shutil.copy(needs_fixtures("faces", "img5.jpg"), secret)
+    number = camera_case(demo, {"clip_url": f"file://{secret}", "snapshot_url": str(secret)})
+    report = process_case_evidence(demo, settings_for(tmp_path), number)
+    assert report.items == [] and len(report.failed) == 2
+    assert all("local files are not taken from alarms" in f["error"] for f in report.failed)
+    # an operator may point the flow at a local export
+    assert process_case_evidence(demo, settings_for(tmp_path), number, snapshot_url=str(secret)).face_count == 1
