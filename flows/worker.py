@@ -18,6 +18,7 @@ from flows.intake import IntakeLoop, intake
 from flows.relay import RelayLoop, outbox_relay
 from flows.sla import sla_sweep
 from flows.stats import stats
+from flows.verify import verify
 from models.db import Database
 from models.settings import Settings
 
@@ -74,6 +75,19 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
                 ),
             ],
             description="证据：关键帧、打码视频、人脸计数 / evidence: keyframes, redacted clip, face count",
+        ),
+        verify.to_deployment(
+            name="verify",
+            parameters=params,
+            triggers=[
+                DeploymentEventTrigger(
+                    name="before/after for the verifying inspector",
+                    expect={"xueliang.case.report_fixed"},
+                    match={"prefect.resource.id": "xueliang.case.*"},
+                    parameters={"number": "{{ event.resource.id }}", **params},
+                )
+            ],
+            description="整改前后对比 / before-after comparison for verification",
         ),
         dispatch.to_deployment(
             name="dispatch",

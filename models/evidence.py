@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "contact_sheet": "关键帧拼图",
     "photo": "照片",
     "after_photo": "整改后照片",
+    "comparison": "整改前后对比",
 }
 IMAGE_KINDS = ("snapshot", "keyframe", "photo", "after_photo")
 STATUSES = frozenset({"pending", "ready", "failed"})
