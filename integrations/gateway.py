@@ -68,6 +68,24 @@ class SourceAuth:
         self._tokens: dict[str, tuple[int | None, float]] = {}
         self._lock = threading.Lock()
 
+    def remembered(self, request: Request) -> int | None:
+        """The source of a request whose credentials were checked recently, without touching the database."""
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else request.query_params.get("token")
+        with self._lock:
+            if token:
+                cached = self._tokens.get(hashlib.sha256(token.encode()).hexdigest())
+                if cached is not None and time.monotonic() - cached[1] < self.TOKEN_TTL_S:
+                    return cached[0]
+            elif scheme.lower() == "basic" and value:
+                try:
+                    username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    return None
+                return self._basic_ok.get(hashlib.sha256(f"{username}\0{password}".encode()).hexdigest())
+        return None
+
     def resolve(self, request: Request) -> int | None:
         header = request.headers.get("authorization", "")
         token = request.query_params.get("token")
@@ -273,7 +291,9 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
         parsers = _parsers()
         if vendor not in parsers:
             return error(404, "unknown_endpoint", f"no ingest endpoint for {vendor!r}; use one of {', '.join(parsers)}")
-        source_id = await run_in_threadpool(auth.resolve, request)
+        source_id = auth.remembered(request)
+        if source_id is None:  # not seen recently: check against the database (a thread, not the event loop)
+            source_id = await run_in_threadpool(auth.resolve, request)
         if source_id is None:
             return error(401, "unauthorized", "missing or wrong credentials for this source (Bearer, Basic or ?token=)")
         endpoint = f"/ingest/{vendor}"
