@@ -13,15 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from models.audit import GENESIS, event_digest
 from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Source, State
-from models.db import utcnow
+from models.db import insert_ignoring_duplicates, utcnow
 from models.errors import Conflict, Forbidden, IllegalAction, NotFound, ValidationError
 from models.org import AdminUnit, Camera, Role, UnitContact, User
 from models.routing import Deadlines, RuleBook, default_responsible_unit, locate, unit_by_code
@@ -63,10 +61,9 @@ def next_numbers(session: Session, prefix: str, now: datetime, count: int = 1) -
     """`count` consecutive case numbers of the day (LY-20261125-0001 …, Asia/Shanghai day), reserved in one
     statement under the write lock; a rolled-back transaction gives them back."""
     key = f"{prefix}-{now.astimezone(LOCAL_TZ):%Y%m%d}"
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     counter = CaseCounter.__table__
     connection = session.connection()  # Core statements: no ORM bookkeeping over the session's objects
-    connection.execute(insert(counter).values(prefix=key, last=0).on_conflict_do_nothing())
+    connection.execute(insert_ignoring_duplicates(session, counter).values(prefix=key, last=0))
     last = connection.execute(
         update(counter).where(counter.c.prefix == key).values(last=counter.c.last + count).returning(counter.c.last)
     ).scalar_one()

@@ -16,13 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer, joinedload
 
 from models.cases import OPEN_STATES, Case, Signal, Source
 from models.commands import NewCase, create_case, create_cases, record_event
-from models.db import utcnow
+from models.db import insert_ignoring_duplicates, utcnow
 from models.errors import DomainError
 from models.org import AdminUnit, Camera
 from models.routing import haversine_m, locate
@@ -236,15 +234,13 @@ def record_signals(session: Session, items: list[SignalIn], cameras: CameraIndex
         }
     inserted: dict[str, int] = {}
     if rows:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         table = Signal.__table__
         connection = session.connection()
         batch = list(rows.values())
         for start in range(0, len(batch), 200):  # multi-row INSERTs: one round trip per 200 signals
             stmt = (
-                insert(table)
+                insert_ignoring_duplicates(session, table)
                 .values(batch[start : start + 200])
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
                 .returning(table.c.idempotency_key, table.c.id)
             )
             inserted.update(connection.execute(stmt).all())

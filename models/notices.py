@@ -11,12 +11,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.cases import Case, Notice
-from models.db import utcnow
+from models.db import insert_ignoring_duplicates, utcnow
 from models.org import ResponsibleUnit, UnitContact
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -56,6 +54,35 @@ def render(case: Case, kind: str, link: str) -> str:
     return text
 
 
+def _add_notice(
+    session: Session,
+    key: str,
+    case_id: int,
+    unit_id: int,
+    contact_id: int,
+    kind: str,
+    body: str,
+    provider: str,
+    now: datetime,
+) -> int | None:
+    """Insert a pending notice unless its idempotency key exists; the new id, or None."""
+    values = {
+        "idempotency_key": key,
+        "case_id": case_id,
+        "unit_id": unit_id,
+        "contact_id": contact_id,
+        "kind": kind,
+        "body": body,
+        "provider": provider,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = insert_ignoring_duplicates(session, Notice).values(**values).returning(Notice.id)
+    return session.execute(statement).scalar_one_or_none()
+
+
 def create_notices(
     session: Session, case: Case, kind: str, cause: str, link: str, provider: str, now: datetime | None = None
 ) -> list[int]:
@@ -79,27 +106,19 @@ def create_notices(
     )
     primary = [c for c in contacts if c.priority == min(c.priority for c in contacts)] if contacts else []
     body = render(case, kind, link)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     created: list[int] = []
     for contact in primary:
-        new_id = session.execute(
-            insert(Notice)
-            .values(
-                idempotency_key=f"{cause}:contact:{contact.id}",
-                case_id=case.id,
-                unit_id=case.responsible_unit_id,
-                contact_id=contact.id,
-                kind=kind,
-                body=body,
-                provider=provider,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Notice.id)
-        ).scalar_one_or_none()
+        new_id = _add_notice(
+            session,
+            f"{cause}:contact:{contact.id}",
+            case.id,
+            case.responsible_unit_id,
+            contact.id,
+            kind,
+            body,
+            provider,
+            now,
+        )
         if new_id is not None:
             created.append(new_id)
     return created
@@ -181,27 +200,19 @@ def create_backup_notices(session: Session, failed: Notice, now: datetime | None
     if not later:
         return []
     nearest = [c for c in later if c.priority == later[0].priority]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     created: list[int] = []
     for contact in nearest:
-        new_id = session.execute(
-            insert(Notice)
-            .values(
-                idempotency_key=f"notice:{failed.id}:backup:contact:{contact.id}",
-                case_id=failed.case_id,
-                unit_id=failed.unit_id,
-                contact_id=contact.id,
-                kind=failed.kind,
-                body=failed.body,
-                provider=failed.provider,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Notice.id)
-        ).scalar_one_or_none()
+        new_id = _add_notice(
+            session,
+            f"notice:{failed.id}:backup:contact:{contact.id}",
+            failed.case_id,
+            failed.unit_id,
+            contact.id,
+            failed.kind,
+            failed.body,
+            failed.provider,
+            now,
+        )
         if new_id is not None:
             created.append(new_id)
     return created
