@@ -191,6 +191,7 @@ def intake_throughput(url: str, count: int, batch: int) -> dict[str, Any]:
 
 def naive_rate(url: str, count: int) -> dict[str, Any]:
     """One Prefect flow run per signal (an ephemeral Prefect API when PREFECT_API_URL is not set)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.intake import intake_signal
 
     db = Database(url)

@@ -117,3 +117,24 @@ def test_prefect_event_names_the_case_resource(monkeypatch: pytest.MonkeyPatch) 
         "prefect.resource.name": "LY-20261125-0001",
     }
     assert captured["id"] == uuid.uuid5(relay.EVENT_NAMESPACE, "outbox-7")
+
+
+def test_a_worker_stopped_for_an_hour_catches_up_without_double_notices(demo: Database) -> None:
+    """With no relay and no sender for an hour, cases move and the sweep runs; when the worker returns (twice,
+    as after a second crash) every transition is handled once and every notice is sent once."""
+    from integrations.secrets import PhoneVault
+    from integrations.sms import OutboxProvider, send_pending
+    from models.sla import run_sweep
+
+    numbers = [dispatched_case(demo) for _ in range(3)]
+    run_sweep(demo, T0 + timedelta(hours=2))  # acknowledgement overdue for all three: supervision and reminders
+    for _ in range(2):  # the worker comes back, crashes after relaying, comes back again
+        relay.relay_once(demo, SETTINGS, emit=None, now=T0 + timedelta(hours=2, minutes=5))
+        send_pending(demo, OutboxProvider(), PhoneVault("test-secret-key-not-for-production"))
+    with demo.read() as s:
+        kinds = sorted(s.execute(select(Notice.kind)).scalars())
+        statuses = set(s.execute(select(Notice.status)).scalars())
+        pending = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.processed_at.is_(None)))
+    assert kinds == ["dispatch"] * 3 + ["reminder"] * 3
+    assert statuses == {"stored"} and pending == 0
+    assert len(numbers) == 3
