@@ -27,7 +27,7 @@ def drain(db: Database, prefix: str, batch: int = 500, max_batches: int | None =
 
 
 @flow(name="intake")
-def intake(database_url: str | None = None, batch: int = 500) -> dict[str, object]:
+def intake(database_url: str | None = None, batch: int = 5000) -> dict[str, object]:
     settings = Settings.load()
     db = Database(database_url or settings.database_url)
     try:

@@ -281,7 +281,7 @@ def run(
             workers = gateway_workers or (1 if backend == "sqlite" else 2)
             entry["gateway"] = gateway_rate(url, gateway_alarms, workers, connections=32)
         with scratch_database(backend) as url:
-            entry["intake"] = intake_throughput(url, signals, batch=2000)
+            entry["intake"] = intake_throughput(url, signals, batch=5000)
         with scratch_database(backend) as url:
             naive = naive_rate(url, naive_signals)
         entry["intake"]["naive_flow_per_signal_per_s"] = naive["per_signal_per_s"]
