@@ -16,6 +16,7 @@ from flows.dispatch import dispatch
 from flows.evidence import evidence
 from flows.intake import IntakeLoop, intake
 from flows.relay import RelayLoop, outbox_relay
+from flows.route import route
 from flows.sla import sla_sweep
 from flows.stats import stats
 from flows.verify import verify
@@ -75,6 +76,19 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
                 ),
             ],
             description="证据：关键帧、打码视频、人脸计数 / evidence: keyframes, redacted clip, face count",
+        ),
+        route.to_deployment(
+            name="route",
+            parameters=params,
+            triggers=[
+                DeploymentEventTrigger(
+                    name="place a new case in its queue",
+                    expect={"xueliang.case.create"},
+                    match={"prefect.resource.id": "xueliang.case.*"},
+                    parameters={"number": "{{ event.resource.id }}", **params},
+                )
+            ],
+            description="新案卷进入审核队列并启动时限 / a new case into its queue, clocks started",
         ),
         verify.to_deployment(
             name="verify",

@@ -306,6 +306,36 @@ def patrol_case(
     )
 
 
+def route_case(session: Session, number: str, now: datetime | None = None) -> bool:
+    """Place a case in its queue if it is not placed yet: a case opened while no routing rule matched (or with
+    its review clock not started) gets the current rule and its clock. True when something changed; cases
+    routed at creation (all of intake's and patrols') are left as they are, so the step is idempotent."""
+    now = now or utcnow()
+    with session.no_autoflush:
+        case = get_case(session, number, lock=True)
+        if case.state != State.REVIEWING.value or (case.routing_rule_id is not None and case.review_due is not None):
+            return False
+        rule = RuleBook(session).find(case.category, case.unit)
+        if rule is None and case.review_due is not None:
+            return False
+        case.routing_rule_id = rule.id if rule is not None else None
+        case.routing_rule = rule
+        case.review_due = Deadlines(session, rule).review(now, case.tier)
+        data = {"rule": f"{rule.key} v{rule.version}" if rule else None, "review_due": case.review_due.isoformat()}
+        record_event(
+            session,
+            case,
+            "route",
+            SYSTEM,
+            now,
+            "按路由规则进入审核队列 / placed in its review queue",
+            case.state,
+            case.tier,
+            data,
+        )
+    return True
+
+
 @dataclass(frozen=True)
 class ActParams:
     note: str | None = None

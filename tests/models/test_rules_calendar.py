@@ -93,3 +93,33 @@ def test_holiday_rows_move_rectification_deadlines(demo: Database) -> None:
     with demo.write() as s:
         case = act(s, case.number, "dispatch", "reviewer_city", ActParams(), now=WED_10)
         assert case.rectify_due == shanghai(2026, 11, 30, 17, 30)  # 2 working days: Fri 27th, Mon 30th
+
+
+def test_a_case_opened_without_a_matching_rule_is_routed_later(demo: Database) -> None:
+    from sqlalchemy import update
+
+    from models.commands import route_case
+    from models.taxonomy import RoutingRule
+
+    with demo.write() as s:
+        s.execute(update(RoutingRule).values(active=False))
+    with demo.write() as s:
+        case = create_case(
+            s,
+            source=Source.CITIZEN,
+            category=get_category(s, "E0201"),
+            place=get_user(s, "reviewer_village").admin_unit,
+            description="a",
+            actor="t",
+            now=WED_10,
+        )
+        assert case.routing_rule_id is None and case.review_due is not None
+        assert route_case(s, case.number, now=WED_10) is False  # default clock running; nothing to place yet
+    with demo.write() as s:
+        s.execute(update(RoutingRule).where(RoutingRule.key == "cat-E0201").values(active=True))
+        s.execute(update(type(case)).values(review_due=None))
+    with demo.write() as s:
+        assert route_case(s, case.number, now=WED_10) is True
+        assert route_case(s, case.number, now=WED_10) is False
+        routed = get_case(s, case.number)
+        assert routed.routing_rule.key == "cat-E0201" and routed.events[-1].action == "route"
