@@ -74,8 +74,13 @@ def test_run_starts_everything_prints_urls_and_stops(tmp_path: Path) -> None:
         assert get(f"http://127.0.0.1:{ports['XUELIANG_GATEWAY_PORT']}/healthz") == {"status": "ok"}
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['XUELIANG_UI_PORT']}/_stcore/health", timeout=5) as r:
             assert r.status == 200
-        deployments = wait_for(lambda: post(f"{prefect}/deployments/filter", {}), 60, "the worker's deployments")
-        assert "sla-sweep" in {d["name"] for d in deployments}
+        expected = {"sla-sweep", "dispatch", "route", "evidence", "verify", "daily-stats", "intake-catch-up"}
+
+        def all_deployments() -> list[dict[str, Any]]:
+            found = post(f"{prefect}/deployments/filter", {})
+            return found if expected <= {d["name"] for d in found} else []
+
+        deployments = wait_for(all_deployments, 90, "every deployment the worker serves")
         completed = wait_for(
             lambda: post(
                 f"{prefect}/flow_runs/filter",
