@@ -36,8 +36,8 @@ TEXT = {
 
 
 @st.cache_resource
-def database() -> Database:
-    return Database(Settings.load().database_url)
+def database(url: str) -> Database:
+    return Database(url)
 
 
 def pct(value: float | None) -> str:
@@ -48,7 +48,7 @@ st.set_page_config(page_title="雪亮 Xueliang", layout="wide")
 lang = st.sidebar.radio("语言 / Language", ["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English")
 t = TEXT[lang]
 st.title(t["title"])
-with database().read() as session:
+with database(Settings.load().database_url).read() as session:
     figures = statistics(session)
     cases = [
         case_view(c)
@@ -65,7 +65,7 @@ st.subheader(t["cases"])
 if cases:
     st.dataframe(
         [{k: c[k] for k in ("number", "state", "tier", "category_name", "unit_name", "created_at")} for c in cases],
-        use_container_width=True,
+        width="stretch",
     )
 else:
     st.info(t["empty"])
