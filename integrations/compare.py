@@ -231,6 +231,12 @@ def compare(
     )
 
 
+def _label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    """White text with a black outline, readable on any picture."""
+    for colour, thickness in (((0, 0, 0), 4), ((255, 255, 255), 2)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+
+
 def _side_by_side(
     before: np.ndarray,
     aligned: np.ndarray,
@@ -253,32 +259,12 @@ def _side_by_side(
     for title, image in (("before", before), ("after (aligned)", aligned), (f"change {score:.0%}", overlay)):
         panel = image.copy()
         cv2.rectangle(panel, rect[:2], (rect[2] - 1, rect[3] - 1), (0, 255, 255), 2)
-        cv2.putText(panel, title, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(panel, title, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+        _label(panel, title, (10, 30), 0.8)
         panels.append(panel)
     gap = np.full((before.shape[0], 6, 3), 255, np.uint8)
     image = np.hstack([panels[0], gap, panels[1], gap, panels[2]])
     verdict = "CHANGED" if score >= threshold else "unchanged"
-    cv2.putText(
-        image,
-        f"{verdict} (threshold {threshold:.0%})",
-        (10, image.shape[0] - 12),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.7,
-        (0, 0, 0),
-        4,
-        cv2.LINE_AA,
-    )
-    cv2.putText(
-        image,
-        f"{verdict} (threshold {threshold:.0%})",
-        (10, image.shape[0] - 12),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.7,
-        (255, 255, 255),
-        2,
-        cv2.LINE_AA,
-    )
+    _label(image, f"{verdict} (threshold {threshold:.0%})", (10, image.shape[0] - 12), 0.7)
     out.parent.mkdir(parents=True, exist_ok=True)
     target = out if out.suffix else out.with_suffix(".jpg")
     if not cv2.imwrite(str(target), image):

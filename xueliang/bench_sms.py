@@ -15,7 +15,6 @@ messages no notice holds as cross-checks.
 from __future__ import annotations
 
 import secrets
-import tempfile
 import time
 from datetime import timedelta
 from typing import Any
@@ -31,27 +30,15 @@ from models.db import Database, utcnow
 from models.notices import create_notices
 from models.org import ResponsibleUnit
 from models.settings import Settings
-from xueliang.benchkit import machine_info
+from xueliang.benchkit import machine_info, scratch_database
 
 FAULTS = (("429", 50), ("500", 101), ("drop", 199))
 
 
-def _fast_hash(password: str) -> str:
-    """The demo users' passwords do not matter here: cheap Argon2 parameters keep the setup short."""
-    from argon2 import PasswordHasher
-
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(password)
-
-
-def _prepare(url: str, vault: PhoneVault, cases: int, notices: int, public_url: str) -> None:
-    from migrations.runner import upgrade
-    from models.seed import seed_demo
-
-    upgrade(url)
+def _prepare(url: str, cases: int, notices: int, public_url: str) -> None:
+    """Dispatch `cases` demo cases to the township governments and queue `notices` notices among them."""
     db = Database(url)
     try:
-        with db.write() as session:
-            seed_demo(session, sealer=vault, hash_password=_fast_hash, demo_token="demo-token")
         with db.read() as session:
             units = list(
                 session.execute(
@@ -107,10 +94,9 @@ def run(
     faults: bool = True,
 ) -> dict[str, Any]:
     vault = PhoneVault(secrets.token_urlsafe(32))  # a throwaway key: the demo's numbers are sealed with it
-    with tempfile.TemporaryDirectory(prefix="xueliang-bench-sms-") as folder:
-        url = f"sqlite:///{folder}/bench.sqlite3"
+    with scratch_database("sqlite", sealer=vault) as url:
         setup_started = time.perf_counter()
-        _prepare(url, vault, cases, notices, settings.public_url)
+        _prepare(url, cases, notices, settings.public_url)
         setup_s = time.perf_counter() - setup_started
         db = Database(url)
         try:

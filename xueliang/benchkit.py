@@ -57,8 +57,9 @@ def postgres_available() -> str | None:
 
 
 @contextmanager
-def scratch_database(backend: str, seed: bool = True) -> Iterator[str]:
-    """A fresh migrated (and demo-seeded) database, dropped afterwards; yields its URL."""
+def scratch_database(backend: str, seed: bool = True, sealer: Any = None) -> Iterator[str]:
+    """A fresh migrated (and demo-seeded) database, dropped afterwards; yields its URL. `sealer` seals the demo's
+    phone numbers (a benchmark that sends SMS passes the vault it will open them with)."""
     from integrations.secrets import PhoneVault, hash_password
     from migrations.runner import upgrade
     from models.db import Database
@@ -81,7 +82,10 @@ def scratch_database(backend: str, seed: bool = True) -> Iterator[str]:
             db = Database(url)
             with db.write() as session:
                 seed_demo(
-                    session, sealer=PhoneVault("bench-secret"), hash_password=hash_password, demo_token="demo-token"
+                    session,
+                    sealer=sealer or PhoneVault("bench-secret"),
+                    hash_password=hash_password,
+                    demo_token="demo-token",
                 )
             db.dispose()
         yield url
