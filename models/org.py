@@ -114,6 +114,8 @@ class User(Base):
     admin_unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"))
     responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("responsible_unit.id"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # the identity an OIDC provider vouches for (st.login); a signed-in e-mail maps to at most one account
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     admin_unit: Mapped[AdminUnit | None] = relationship()
@@ -156,6 +158,8 @@ class Camera(Base):
     lon: Mapped[float] = mapped_column(Float)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("camera_source.id"), index=True)
     maintenance_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # where the patrol console fetches a current picture: an HTTP(S) snapshot URL, an RTSP stream, or a clip
+    snapshot_url: Mapped[str | None] = mapped_column(String(500))
 
     unit: Mapped[AdminUnit] = relationship()
     source: Mapped[CameraSource | None] = relationship()

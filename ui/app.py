@@ -1,71 +1,77 @@
-"""Streamlit console entry (`xueliang ui`). Until the console issue lands this is a read-only overview: the case
-queue and the headline statistics, read through the same models/ views as the CLI."""
+"""Streamlit console entry (`xueliang ui`): sign-in, then the pages of the signed-in user's role.
+
+Pages live in ui/screens/; each acts through models/ commands (the same the CLI and flows use) and reads
+through models/ views limited by models.scope.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from models.cases import Case
-from models.db import Database
-from models.settings import Settings
-from models.stats import statistics
-from models.views import case_view
+from ui.i18n import LANGS, tr
+from ui.session import current_viewer, show_flash, sign_out
 
-TEXT = {
-    "zh": {
-        "title": "雪亮 · 案卷总览",
-        "cases": "最新案卷",
-        "closure": "结案率",
-        "ontime": "按期结案率",
-        "overdue": "超期",
-        "total": "案卷总数",
-        "empty": "暂无案卷",
-    },
-    "en": {
-        "title": "Xueliang · overview",
-        "cases": "Latest cases",
-        "closure": "Closure rate",
-        "ontime": "On-time closure rate",
-        "overdue": "Overdue",
-        "total": "Cases",
-        "empty": "No cases yet",
-    },
-}
+st.set_page_config(page_title="雪亮 Xueliang", page_icon="👁️", layout="wide")
+st.sidebar.radio(
+    "语言 / Language", LANGS, key="lang", horizontal=True, format_func=lambda v: "中文" if v == "zh" else "English"
+)
 
 
-@st.cache_resource
-def database(url: str) -> Database:
-    return Database(url)
+def page(file: str, zh: str, en: str, icon: str, default: bool = False) -> st.Page:
+    return st.Page(f"screens/{file}.py", title=tr(zh, en), icon=icon, url_path=file, default=default)
 
 
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+def case_page(default: bool = False) -> st.Page:
+    return page("case", "案卷详情", "Case detail", ":material/description:", default)
 
 
-st.set_page_config(page_title="雪亮 Xueliang", layout="wide")
-lang = st.sidebar.radio("语言 / Language", ["zh", "en"], format_func=lambda v: "中文" if v == "zh" else "English")
-t = TEXT[lang]
-st.title(t["title"])
-with database(Settings.load().database_url).read() as session:
-    figures = statistics(session)
-    cases = [
-        case_view(c)
-        for c in session.execute(
-            select(Case).options(joinedload(Case.category), joinedload(Case.unit)).order_by(Case.id.desc()).limit(50)
-        ).scalars()
-    ]
-cols = st.columns(4)
-cols[0].metric(t["total"], figures["counts"]["total"])
-cols[1].metric(t["closure"], pct(figures["closure_rate"]))
-cols[2].metric(t["ontime"], pct(figures["on_time_closure_rate"]))
-cols[3].metric(t["overdue"], figures["overdue"])
-st.subheader(t["cases"])
-if cases:
-    st.dataframe(
-        [{k: c[k] for k in ("number", "state", "tier", "category_name", "unit_name", "created_at")} for c in cases],
-        width="stretch",
-    )
+def pages_for(role: str) -> dict[str, list[st.Page]]:
+    """Each role's work, first page first. A page not listed here cannot be opened by that role by URL."""
+    dashboard = page("dashboard", "统计分析", "Statistics", ":material/monitoring:", role == "leader")
+    outbox = page("outbox", "短信发件箱", "SMS outbox", ":material/sms:")
+    if role == "inspector":
+        work = [
+            page("patrol", "视频巡查", "Video patrol", ":material/videocam:", True),
+            page("verify", "整改核查", "Verify fix-ups", ":material/fact_check:"),
+            case_page(),
+        ]
+    elif role == "reviewer":
+        work = [page("queue", "审核队列", "Review queue", ":material/inbox:", True), case_page(), dashboard]
+    elif role == "dispatcher":
+        work = [page("board", "派遣看板", "Dispatch board", ":material/assignment:", True), case_page(), outbox]
+    elif role == "leader":
+        work = [dashboard, case_page()]
+    else:
+        work = [
+            page("admin_units", "行政区划与责任单位", "Units", ":material/account_tree:", True),
+            page("admin_cameras", "摄像机", "Cameras", ":material/videocam:"),
+            page("admin_categories", "问题类别", "Categories", ":material/category:"),
+            page("admin_rules", "分拨规则", "Routing rules", ":material/alt_route:"),
+            page("admin_users", "用户与角色", "Users and roles", ":material/group:"),
+            dashboard,
+            outbox,
+            case_page(),
+        ]
+    return {tr("工作", "Work"): work}
+
+
+viewer = current_viewer()
+if viewer is None:
+    navigation = st.navigation([page("signin", "登录", "Sign in", ":material/login:", True)], position="hidden")
 else:
-    st.info(t["empty"])
+    role_names = {
+        "inspector": tr("文明办巡查员", "inspector"),
+        "reviewer": tr("审核员", "reviewer"),
+        "dispatcher": tr("责任单位处置员", "dispatcher"),
+        "leader": tr("领导", "leader"),
+        "admin": tr("系统管理员", "administrator"),
+    }
+    st.sidebar.markdown(f"**{viewer.display_name}** · {role_names.get(viewer.role, viewer.role)}")
+    if viewer.unit_name:
+        st.sidebar.caption(viewer.unit_name)
+    if st.sidebar.button(tr("退出登录", "Sign out"), key="sign_out"):
+        sign_out()
+        st.rerun()
+    navigation = st.navigation(pages_for(viewer.role))
+show_flash()
+navigation.run()

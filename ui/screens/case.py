@@ -1,0 +1,11 @@
+"""Case detail (案卷详情)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.i18n import tr
+from ui.session import require
+
+require()
+st.title(tr("案卷详情", "Case detail"))

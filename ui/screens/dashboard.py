@@ -1,0 +1,11 @@
+"""Statistics (统计分析)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.i18n import tr
+from ui.session import require
+
+require()
+st.title(tr("统计分析", "Statistics"))

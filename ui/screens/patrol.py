@@ -1,0 +1,11 @@
+"""Video patrol (视频巡查)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.i18n import tr
+from ui.session import require
+
+require()
+st.title(tr("视频巡查", "Video patrol"))

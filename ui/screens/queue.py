@@ -1,0 +1,11 @@
+"""Review queue (审核队列)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.i18n import tr
+from ui.session import require
+
+require()
+st.title(tr("审核队列", "Review queue"))
