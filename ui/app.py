@@ -36,7 +36,12 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
             case_page(),
         ]
     elif role == "reviewer":
-        work = [page("queue", "审核队列", "Review queue", ":material/inbox:", True), case_page(), dashboard]
+        work = [
+            page("queue", "审核队列", "Review queue", ":material/inbox:", True),
+            case_page(),
+            dashboard,
+            page("imports", "热线工单导入", "Hotline import", ":material/upload_file:"),
+        ]
     elif role == "dispatcher":
         work = [page("board", "派遣看板", "Dispatch board", ":material/assignment:", True), case_page(), outbox]
     elif role == "leader":
@@ -48,6 +53,7 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
             page("admin_categories", "问题类别", "Categories", ":material/category:"),
             page("admin_rules", "分拨规则", "Routing rules", ":material/alt_route:"),
             page("admin_users", "用户与角色", "Users and roles", ":material/group:"),
+            page("imports", "热线工单导入", "Hotline import", ":material/upload_file:"),
             dashboard,
             outbox,
             case_page(),
