@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +21,10 @@ from integrations.simulate import load_cameras, make_alarms
 from models.audit import verify_chains
 from models.cases import Case, CaseEvent, Signal
 from models.db import Database
+from tests.browser import free_port
 
 ALARMS = 10_000
 SENDERS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Service:

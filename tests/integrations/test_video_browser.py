@@ -7,23 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from integrations.faces import redact_video
+from tests.browser import launch_chromium
 from tests.conftest import needs_fixtures
 from tests.evidence_media import face_patch, serve_directory, textured_background, write_video
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def clip_with_a_face(path: Path) -> Path:
@@ -41,8 +29,6 @@ def clip_with_a_face(path: Path) -> Path:
 
 
 def test_redacted_clip_plays_in_chromium(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does, as root)")
     from playwright.sync_api import sync_playwright
 
     source = clip_with_a_face(tmp_path / "source.mp4")
@@ -56,7 +42,7 @@ def test_redacted_clip_plays_in_chromium(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with serve_directory(site) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.goto(f"{base}/index.html")
