@@ -25,13 +25,14 @@ run: install
 	$(BIN)/xueliang seed demo
 	$(BIN)/xueliang run
 
-# Debian's Chromium (browser tests drive it with Playwright; no browser is downloaded) and CJK fonts.
+# Debian's Chromium and ChromeDriver (browser tests drive Chromium with Playwright; no browser is downloaded)
+# and CJK fonts, so that screenshots show Chinese.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk; \
 	  else \
-	    echo "browser tests need: sudo apt-get install chromium fonts-noto-cjk" >&2; \
+	    echo "browser tests need: sudo apt-get install chromium chromium-driver fonts-noto-cjk" >&2; \
 	  fi; \
 	fi
 
