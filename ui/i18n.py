@@ -73,3 +73,16 @@ def action_name(action: str) -> str:
             action, action
         )
     return tr(spec.zh, spec.en)
+
+
+SOURCE_NAMES: dict[str, tuple[str, str]] = {
+    "camera": ("摄像机告警", "camera alarm"),
+    "citizen": ("群众举报", "citizen report"),
+    "hotline": ("12345热线", "12345 hotline"),
+    "patrol": ("视频巡查", "video patrol"),
+}
+
+
+def source_name(source: str) -> str:
+    zh, en = SOURCE_NAMES.get(source, (source, source))
+    return tr(zh, en)
