@@ -20,9 +20,8 @@ install: $(STAMP)
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --generate-hashes -o requirements.lock
 
+# `xueliang run` migrates, seeds the demo (with a few weeks of demo cases on first start) and starts everything.
 run: install
-	$(BIN)/xueliang db upgrade
-	$(BIN)/xueliang seed demo
 	$(BIN)/xueliang run
 
 # Debian's Chromium and ChromeDriver (browser tests drive Chromium with Playwright; no browser is downloaded)

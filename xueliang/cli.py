@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -114,6 +115,10 @@ def cmd_seed_demo(app: App, args: argparse.Namespace) -> None:
             demo_token=app.settings.demo_token,
             open311_key=app.settings.demo_open311_key,
         )
+        if args.cases:
+            from models.demo_cases import seed_demo_cases
+
+            counts["demo_cases_opened"] = seed_demo_cases(session)
     if args.json:
         emit(counts)
     else:
@@ -610,6 +615,10 @@ def cmd_bench(app: App, args: argparse.Namespace) -> None:
     kwargs: dict[str, Any] = {}
     if args.database:
         kwargs["backends"] = [args.database]
+    if args.postgres_url:
+        os.environ["XUELIANG_BENCH_POSTGRES_URL"] = args.postgres_url  # read by xueliang.benchkit.postgres_url
+    if args.what == "stats" and args.cases:
+        kwargs["cases"] = args.cases
     result = module.run(**kwargs) if args.what in ("intake", "stats") else module.run(app.settings)
     if args.json:
         emit(result)
@@ -667,7 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     add(db, "upgrade", cmd_db_upgrade, "migrate the configured database to the newest schema", json_flag=False)
     seed = sub.add_parser("seed", help="demo data").add_subparsers(dest="seed_command", required=True)
-    add(seed, "demo", cmd_seed_demo, "idempotent Linyi-like demo")
+    seed_demo = add(seed, "demo", cmd_seed_demo, "idempotent Linyi-like demo")
+    seed_demo.add_argument(
+        "--cases", action="store_true", help="also open and work demo cases (only into an empty case table)"
+    )
     add(sub, "units", cmd_units, "the administrative tree")
     add(sub, "categories", cmd_categories, "the problem taxonomy")
     add(sub, "users", cmd_users, "accounts with role and unit")
@@ -705,7 +717,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "stats", cmd_stats, "closure rate, on-time closure rate, handling time, overdue, rework")
     p.add_argument("--from", dest="date_from")
     p.add_argument("--to", dest="date_to")
-    p.add_argument("--by", choices=["unit", "category", "tier", "month"])
+    p.add_argument(
+        "--by", choices=["unit", "category", "tier", "day", "week", "month", "district", "township", "village"]
+    )
 
     rules = sub.add_parser("rules", help="routing rules").add_subparsers(dest="rules_command", required=True)
     p = add(rules, "list", cmd_rules_list, "active routing rules (--all: every version)")
@@ -757,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "bench", cmd_bench, "benchmarks: JSON figures with the machine and the inputs named")
     p.add_argument("what", choices=["intake", "evidence", "sms", "stats"])
     p.add_argument("--database", choices=["sqlite", "postgresql"], help="only this database (intake, stats)")
+    p.add_argument("--postgres-url", help="the PostgreSQL server to make scratch databases on (intake, stats)")
+    p.add_argument("--cases", type=int, help="cases to seed (stats; default 1,000,000)")
     p = add(sub, "gateway", cmd_gateway, "the inbound HTTP service", json_flag=False)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -82,7 +82,7 @@ def run_all(settings: Settings) -> int:
     logs = var / "log"
     logs.mkdir(exist_ok=True)
     subprocess.check_call(_xueliang("db", "upgrade"))
-    subprocess.check_call(_xueliang("seed", "demo"))
+    subprocess.check_call(_xueliang("seed", "demo", "--cases"))
     env = {**os.environ, **prefect_env(var)}
     children: dict[str, subprocess.Popen[bytes]] = {}
 
