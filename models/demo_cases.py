@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from models.cases import Case, Outbox, Source, State
@@ -147,8 +147,10 @@ def seed_demo_cases(session: Session, now: datetime | None = None, seed: int = 7
             act(session, case.number, "verify_pass", "inspector", None, at)
         opened += 1
 
-    # History is history: the outbox rows of closed cases are marked emitted, so starting the worker replays
-    # no SMS for work finished weeks ago. Open cases keep theirs, and get their notices like live work.
-    closed = select(Case.id).where(Case.state == State.CLOSED.value)
-    session.execute(update(Outbox).where(Outbox.case_id.in_(closed)).values(emitted_at=now))
+    # History is history: its outbox rows are marked emitted, so starting the worker replays none of it. Only the
+    # dispatches still waiting for their unit go out as live work would (their SMS notices).
+    waiting = select(Case.id).where(Case.state == State.DISPATCHED.value)
+    session.execute(
+        update(Outbox).where(~and_(Outbox.topic == "case.dispatch", Outbox.case_id.in_(waiting))).values(emitted_at=now)
+    )
     return opened
