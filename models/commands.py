@@ -263,8 +263,10 @@ def patrol_case(
     camera_id: int | None = None,
     now: datetime | None = None,
     prefix: str = "LY",
+    data: dict[str, Any] | None = None,
 ) -> Case:
-    """An inspector's video-patrol finding: registered at once at the inspector's own tier."""
+    """An inspector's video-patrol finding: registered at once at the inspector's own tier. `data` joins the
+    creation event's data (the patrol it came from, the box drawn on the picture)."""
     user = get_user(session, username)
     if user.role != Role.INSPECTOR or user.admin_unit is None:
         raise IllegalAction(
@@ -303,6 +305,7 @@ def patrol_case(
         tier=tier.value,
         registered=True,
         prefix=prefix,
+        data=data,
     )
 
 
