@@ -15,7 +15,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -59,6 +59,10 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_COLUMNS = ("ticket", "description", "category")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# progress(stage, done, total): stage "check" counts the file's data rows checked, stage "write" the accepted rows
+# written (the console shows it while a large export imports).
+Progress = Callable[[str, int, int], None]
 
 
 def _norm_header(value: Any) -> str:
@@ -527,7 +531,9 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def import_hotline(db: Database, path: Path, vault: PhoneVault, *, now: datetime | None = None) -> HotlineReport:
+def import_hotline(
+    db: Database, path: Path, vault: PhoneVault, *, now: datetime | None = None, progress: Progress | None = None
+) -> HotlineReport:
     """Import a 12345 export; one signal per accepted row. Raises ValueError for a file that is not CSV/XLSX or
     has no recognisable header; every row-level problem is reported per row instead."""
     path = Path(path)
@@ -554,10 +560,13 @@ def import_hotline(db: Database, path: Path, vault: PhoneVault, *, now: datetime
     content_type = "sealed;application/json"  # the row, as {"file", "row", "cells": {header: text}}
     pending: list[tuple[HotlineRow, dict[str, Any]]] = []
     seen: dict[str, int] = {}
+    data_rows = table.rows[position + 1 :]
     with db.read() as session:
         catalogue = _Catalogue.load(session)
         places = PlaceIndex.load(session)
-        for number, cells in table.rows[position + 1 :]:
+        for checked, (number, cells) in enumerate(data_rows, 1):
+            if progress is not None:
+                progress("check", checked, len(data_rows))
             if all(_text(c) == "" for c in cells):
                 continue
             ticket_cell = _text(_cell(cells, columns, "ticket")) or None
@@ -584,7 +593,11 @@ def import_hotline(db: Database, path: Path, vault: PhoneVault, *, now: datetime
             }
             pending.append((row, values))
 
+    written = 0
     for chunk in _chunks(pending, CHUNK):
+        if progress is not None:
+            progress("write", written, len(pending))
+        written += len(chunk)
         with db.write() as session:
             for row, values in chunk:
                 recorded = record_signal(
@@ -602,4 +615,6 @@ def import_hotline(db: Database, path: Path, vault: PhoneVault, *, now: datetime
                     row.outcome = DUPLICATE
                     row.reason = f"already imported (signal {recorded.id})"
                     row.reason_zh = f"已导入过（信号 {recorded.id}）"
+    if progress is not None:
+        progress("write", written, len(pending))
     return report
