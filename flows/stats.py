@@ -1,5 +1,5 @@
 """`stats`: the daily snapshot of leadership statistics (models.rollups), and on Mondays the previous week's
-bulletin (integrations.bulletin) written under the media folder."""
+bulletin (integrations.bulletin), XLSX and PDF side by side, written under the media folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 
-from integrations.bulletin import weekly_bulletin
+from integrations.bulletin import bulletin_name, weekly_bulletin, weekly_bulletin_pdf
 from models.db import Database, utcnow
 from models.rollups import snapshot_day
 from models.settings import Settings
@@ -26,12 +26,9 @@ def run_stats(db: Database, media_dir: str, now: datetime | None = None) -> dict
     result: dict[str, object] = {"snapshots": rows, "day": yesterday.isoformat()}
     if today.weekday() == 0 and "://" not in media_dir:
         monday = today - timedelta(days=7)
-        out = (
-            Path(media_dir)
-            / "bulletins"
-            / f"bulletin-{monday.isocalendar().year}-W{monday.isocalendar().week:02d}.xlsx"
-        )
-        result["bulletin"] = weekly_bulletin(db, monday, out)
+        folder = Path(media_dir) / "bulletins"
+        result["bulletin"] = weekly_bulletin(db, monday, folder / bulletin_name(monday, "xlsx"))
+        result["bulletin_pdf"] = weekly_bulletin_pdf(db, monday, folder / bulletin_name(monday, "pdf"))["path"]
     return result
 
 

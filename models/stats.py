@@ -7,10 +7,15 @@ Definitions (数字城管 practice):
 - average handling time: created -> closed, closed cases only, in hours;
 - overdue: open, not parked, past the deadline of the stage it is in (review, acknowledgement, rectification);
 - rework: verify-fail count summed.
+
+Figures by district, township or village are aggregated in the database per place (`Case.unit_id`, a few hundred
+groups at most) and those sums are added up along the administrative tree here: every figure is a sum, so the
+result is exact, and no per-case join to the tree or path arithmetic in SQL is needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,82 +23,194 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from models.cases import Case, State
+from models.cases import OPEN_STATES, Case, State
 from models.db import utcnow
 from models.errors import ValidationError
-from models.org import ResponsibleUnit
+from models.org import AdminUnit, Level, ResponsibleUnit
 from models.taxonomy import Category
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-GROUPINGS = ("unit", "category", "tier", "month")
+PLACE_LEVELS = (Level.DISTRICT.value, Level.TOWNSHIP.value, Level.VILLAGE.value)
+GRAINS = ("day", "week", "month")
+GROUPINGS = ("unit", "category", "tier", *GRAINS, *PLACE_LEVELS)
+PERIODS = ("week", "month", "year")
+RANK_METRICS = ("closure_rate", "on_time_closure_rate", "overdue")
+MAP_LIMIT = 5000
+
+# the raw sums every figure is made from (adding two rows of these gives the row of their union)
+SUMS = (
+    "total",
+    "due",
+    "closed",
+    "closed_on_time",
+    "overdue",
+    "rework",
+    "hours_sum",
+    "hours_n",
+    "reviewing",
+    "in_rectification",
+    "awaiting_verification",
+    "parked",
+    "supervised",
+)
 
 
 def local_day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
+def local_today(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(LOCAL_TZ).date()
+
+
+def period_range(period: str, today: date) -> tuple[date, date]:
+    """First and last day (inclusive, Asia/Shanghai) of this week (Monday first), month or year."""
+    if period == "week":
+        monday = today - timedelta(days=today.weekday())
+        return monday, monday + timedelta(days=6)
+    if period == "month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return first, following - timedelta(days=1)
+    if period == "year":
+        return today.replace(month=1, day=1), today.replace(month=12, day=31)
+    raise ValidationError(f"时段须为 {'/'.join(PERIODS)}", f"period must be one of {', '.join(PERIODS)}")
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _hours_between(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "sqlite":
+    if _sqlite(session):
         return (func.julianday(end) - func.julianday(start)) * 24.0
     return func.extract("epoch", end - start) / 3600.0
 
 
-def _local_month(session: Session) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m", Case.created_at, "+8 hours")
-    return func.to_char(func.timezone("Asia/Shanghai", Case.created_at), "YYYY-MM")
+def local_bucket(session: Session, column: Any, grain: str) -> ColumnElement[Any]:
+    """The Asia/Shanghai day, week (its Monday) or month of a stored UTC instant, as text: "2026-11-25",
+    "2026-11-23", "2026-11". Shanghai has kept UTC+8 without daylight saving since 1991."""
+    if _sqlite(session):
+        if grain == "day":
+            return func.date(column, "+8 hours")
+        if grain == "week":
+            return func.date(column, "+8 hours", "weekday 0", "-6 days")
+        return func.strftime("%Y-%m", column, "+8 hours")
+    local = func.timezone("Asia/Shanghai", column)
+    if grain == "day":
+        return func.to_char(local, "YYYY-MM-DD")
+    if grain == "week":
+        return func.to_char(func.date_trunc("week", local), "YYYY-MM-DD")
+    return func.to_char(local, "YYYY-MM")
 
 
-def _metrics(session: Session, as_of: datetime) -> list[ColumnElement[Any]]:
-    def count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
-    closed = Case.state == State.CLOSED.value
-    due = or_(closed, and_(Case.rectify_due.is_not(None), Case.rectify_due <= as_of))
-    overdue = or_(
+
+def overdue_condition(as_of: datetime) -> ColumnElement[bool]:
+    return or_(
         and_(Case.state == State.REVIEWING.value, Case.review_due < as_of),
         and_(Case.state == State.DISPATCHED.value, or_(Case.ack_due < as_of, Case.rectify_due < as_of)),
         and_(Case.state == State.ACKNOWLEDGED.value, Case.rectify_due < as_of),
         Case.overdue.is_(True) & Case.state.in_([State.DISPATCHED.value, State.ACKNOWLEDGED.value]),
     )
-    hours = _hours_between(session, Case.created_at, Case.closed_at)
+
+
+def _metrics(session: Session, as_of: datetime) -> list[ColumnElement[Any]]:
+    closed = Case.state == State.CLOSED.value
+    due = or_(closed, and_(Case.rectify_due.is_not(None), Case.rectify_due <= as_of))
+    hours = case((closed, _hours_between(session, Case.created_at, Case.closed_at)), else_=None)
     return [
         func.count().label("total"),
-        count_if(due).label("due"),
-        count_if(closed).label("closed"),
-        count_if(and_(closed, Case.closed_on_time.is_(True))).label("closed_on_time"),
-        count_if(overdue).label("overdue"),
+        _count_if(due).label("due"),
+        _count_if(closed).label("closed"),
+        _count_if(and_(closed, Case.closed_on_time.is_(True))).label("closed_on_time"),
+        _count_if(overdue_condition(as_of)).label("overdue"),
         func.coalesce(func.sum(Case.rework_count), 0).label("rework"),
-        func.avg(case((closed, hours), else_=None)).label("avg_hours"),
-        count_if(Case.state == State.REVIEWING.value).label("reviewing"),
-        count_if(Case.state.in_([State.DISPATCHED.value, State.ACKNOWLEDGED.value])).label("in_rectification"),
-        count_if(Case.state == State.RECTIFIED.value).label("awaiting_verification"),
-        count_if(Case.state == State.PARKED.value).label("parked"),
-        count_if(Case.supervised.is_(True)).label("supervised"),
+        func.coalesce(func.sum(hours), 0).label("hours_sum"),
+        func.count(hours).label("hours_n"),
+        _count_if(Case.state == State.REVIEWING.value).label("reviewing"),
+        _count_if(Case.state.in_([State.DISPATCHED.value, State.ACKNOWLEDGED.value])).label("in_rectification"),
+        _count_if(Case.state == State.RECTIFIED.value).label("awaiting_verification"),
+        _count_if(Case.state == State.PARKED.value).label("parked"),
+        _count_if(Case.supervised.is_(True)).label("supervised"),
     ]
 
 
-def _shape(row: Any) -> dict[str, Any]:
-    due = int(row.due)
-    avg = float(row.avg_hours) if row.avg_hours is not None else None
+def _sums(row: Any) -> dict[str, float]:
+    mapping = row._mapping if hasattr(row, "_mapping") else row
+    return {name: float(mapping[name]) if name == "hours_sum" else int(mapping[name]) for name in SUMS}
+
+
+def _add(into: dict[str, float], other: Mapping[str, float]) -> None:
+    for name in SUMS:
+        into[name] = into.get(name, 0) + other[name]
+
+
+def _shape(sums: Mapping[str, float]) -> dict[str, Any]:
+    due = int(sums["due"])
+    closed = int(sums["closed"])
+    avg = sums["hours_sum"] / sums["hours_n"] if sums["hours_n"] else None
     return {
-        "closure_rate": round(row.closed / due, 4) if due else None,
-        "on_time_closure_rate": round(row.closed_on_time / due, 4) if due else None,
+        "closure_rate": round(closed / due, 4) if due else None,
+        "on_time_closure_rate": round(sums["closed_on_time"] / due, 4) if due else None,
         "avg_handling_hours": round(avg, 2) if avg is not None else None,
-        "overdue": int(row.overdue),
-        "rework": int(row.rework),
+        "overdue": int(sums["overdue"]),
+        "rework": int(sums["rework"]),
         "counts": {
-            "total": int(row.total),
+            "total": int(sums["total"]),
             "due": due,
-            "closed": int(row.closed),
-            "closed_on_time": int(row.closed_on_time),
-            "reviewing": int(row.reviewing),
-            "in_rectification": int(row.in_rectification),
-            "awaiting_verification": int(row.awaiting_verification),
-            "parked": int(row.parked),
-            "supervised": int(row.supervised),
+            "closed": closed,
+            "closed_on_time": int(sums["closed_on_time"]),
+            "reviewing": int(sums["reviewing"]),
+            "in_rectification": int(sums["in_rectification"]),
+            "awaiting_verification": int(sums["awaiting_verification"]),
+            "parked": int(sums["parked"]),
+            "supervised": int(sums["supervised"]),
         },
     }
+
+
+def _population(
+    date_from: date | None, date_to: date | None, unit_path: str | None, column: Any = Case.created_at
+) -> list[ColumnElement[bool]]:
+    if date_from and date_to and date_from > date_to:
+        raise ValidationError("起始日期晚于结束日期", "--from is after --to")
+    where: list[ColumnElement[bool]] = [Case.state.not_in([State.REJECTED.value, State.MERGED.value])]
+    if date_from:
+        where.append(column >= local_day_start(date_from))
+    if date_to:
+        where.append(column < local_day_start(date_to + timedelta(days=1)))
+    if unit_path:
+        where.append(Case.unit_path.startswith(unit_path))
+    return where
+
+
+def _by_place(session: Session, level: str, metrics: list[Any], where: list[Any]) -> list[dict[str, Any]]:
+    """Per-place sums from the database, added up into the ancestor of each place at `level`. Cases placed above
+    that level (on a township itself, when villages are asked for) are kept in one row of their own, key None."""
+    rows = session.execute(select(Case.unit_id, *metrics).where(*where).group_by(Case.unit_id)).all()
+    units = {u.id: u for u in session.execute(select(AdminUnit)).scalars()}
+    at_level = {u.id: u for u in units.values() if u.level == level}
+    totals: dict[int | None, dict[str, float]] = {}
+    for row in rows:
+        place = units.get(row.unit_id)
+        ancestors = [int(part) for part in place.path.strip("/").split("/")] if place else []
+        key = next((a for a in ancestors if a in at_level), None)
+        _add(totals.setdefault(key, {}), _sums(row))
+    result = []
+    for key, sums in sorted(totals.items(), key=lambda kv: (kv[0] is None, at_level[kv[0]].code if kv[0] else "")):
+        unit = at_level.get(key) if key is not None else None
+        result.append(
+            {
+                "key": unit.code if unit else None,
+                "name": unit.name if unit else None,
+                "name_en": unit.name_en if unit else None,
+                **_shape(sums),
+            }
+        )
+    return result
 
 
 def statistics(
@@ -105,27 +222,24 @@ def statistics(
     as_of: datetime | None = None,
     unit_path: str | None = None,
 ) -> dict[str, Any]:
-    """The figures of CONTRACT.md's `stats`; `date_to` is inclusive, days are Asia/Shanghai days."""
+    """The figures of CONTRACT.md's `stats`; `date_to` is inclusive, days are Asia/Shanghai days. `by` adds rows
+    per responsible unit, category, tier, day/week/month (of creation), or district/township/village (the
+    ancestor of the case's place at that level); `unit_path` limits everything to one unit's subtree."""
     as_of = as_of or utcnow()
     if by is not None and by not in GROUPINGS:
         raise ValidationError(f"--by 须为 {'/'.join(GROUPINGS)}", f"--by must be one of {', '.join(GROUPINGS)}")
-    if date_from and date_to and date_from > date_to:
-        raise ValidationError("起始日期晚于结束日期", "--from is after --to")
-    where: list[ColumnElement[bool]] = [Case.state.not_in([State.REJECTED.value, State.MERGED.value])]
-    if date_from:
-        where.append(Case.created_at >= local_day_start(date_from))
-    if date_to:
-        where.append(Case.created_at < local_day_start(date_to + timedelta(days=1)))
-    if unit_path:
-        where.append(Case.unit_path.startswith(unit_path))
+    where = _population(date_from, date_to, unit_path)
     metrics = _metrics(session, as_of)
     overall = session.execute(select(*metrics).select_from(Case).where(*where)).one()
-    result = _shape(overall)
+    result = _shape(_sums(overall))
     result["as_of"] = as_of.isoformat()
     result["from"] = date_from.isoformat() if date_from else None
     result["to"] = date_to.isoformat() if date_to else None
     result["by"] = []
     if by is None:
+        return result
+    if by in PLACE_LEVELS:
+        result["by"] = _by_place(session, by, metrics, where)
         return result
     stmt: Any
     if by == "unit":
@@ -138,7 +252,12 @@ def statistics(
     elif by == "category":
         key = Category.code
         stmt = (
-            select(key.label("key"), func.max(Category.name).label("name"), *metrics)
+            select(
+                key.label("key"),
+                func.max(Category.name).label("name"),
+                func.max(Category.name_en).label("name_en"),
+                *metrics,
+            )
             .select_from(Case)
             .join(Category, Category.id == Case.category_id)
         )
@@ -146,8 +265,85 @@ def statistics(
         key = Case.tier
         stmt = select(key.label("key"), key.label("name"), *metrics).select_from(Case)
     else:
-        key = _local_month(session)
+        key = local_bucket(session, Case.created_at, by)
         stmt = select(key.label("key"), key.label("name"), *metrics).select_from(Case)
     rows = session.execute(stmt.where(*where).group_by(key).order_by(key)).all()
-    result["by"] = [{"key": row.key, "name": row.name, **_shape(row)} for row in rows]
+    result["by"] = [
+        {"key": row.key, "name": row.name, "name_en": getattr(row, "name_en", None), **_shape(_sums(row))}
+        for row in rows
+    ]
     return result
+
+
+def ranking(rows: list[dict[str, Any]], metric: str, count: int = 5) -> dict[str, list[dict[str, Any]]]:
+    """Best and worst `count` rows of a `statistics(by=…)` result by closure rate, on-time closure rate (rows with
+    nothing due are not ranked) or overdue (fewest first). Ties go to the larger number of cases."""
+    if metric not in RANK_METRICS:
+        raise ValidationError(f"排名指标须为 {'/'.join(RANK_METRICS)}", f"metric must be one of {RANK_METRICS}")
+    if metric == "overdue":
+        ranked = sorted(rows, key=lambda r: (r["overdue"], -r["counts"]["total"]))
+    else:
+        rated = [r for r in rows if r[metric] is not None]
+        ranked = sorted(rated, key=lambda r: (-r[metric], -r["counts"]["total"]))
+    numbered = [{"rank": i, **row} for i, row in enumerate(ranked, start=1)]
+    return {"top": numbered[:count], "bottom": list(reversed(numbered[-count:])) if numbered else []}
+
+
+def trend(
+    session: Session,
+    grain: str,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    as_of: datetime | None = None,
+    unit_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per day/week/month of the period: cases opened, cases closed (by their closing time), and the closure and
+    on-time closure rates of the cases opened then."""
+    if grain not in GRAINS:
+        raise ValidationError(f"粒度须为 {'/'.join(GRAINS)}", f"grain must be one of {', '.join(GRAINS)}")
+    opened = statistics(session, date_from=date_from, date_to=date_to, by=grain, as_of=as_of, unit_path=unit_path)
+    bucket = local_bucket(session, Case.closed_at, grain)
+    closed_where = _population(date_from, date_to, unit_path, column=Case.closed_at)
+    closed_where.append(Case.state == State.CLOSED.value)
+    closed = dict(
+        session.execute(select(bucket, func.count()).select_from(Case).where(*closed_where).group_by(bucket)).all()
+    )
+    rows = {
+        row["key"]: {
+            "period": row["key"],
+            "opened": row["counts"]["total"],
+            "closed": 0,
+            "closure_rate": row["closure_rate"],
+            "on_time_closure_rate": row["on_time_closure_rate"],
+        }
+        for row in opened["by"]
+    }
+    for period, count in closed.items():
+        rows.setdefault(
+            period,
+            {"period": period, "opened": 0, "closed": 0, "closure_rate": None, "on_time_closure_rate": None},
+        )["closed"] = int(count)
+    return [rows[key] for key in sorted(rows)]
+
+
+def open_case_points(
+    session: Session, *, unit_path: str | None = None, as_of: datetime | None = None, limit: int = MAP_LIMIT
+) -> list[dict[str, Any]]:
+    """Open cases with coordinates for the map, overdue ones first, then the most recent; at most `limit`."""
+    as_of = as_of or utcnow()
+    late = overdue_condition(as_of)
+    where = [Case.state.in_([s.value for s in OPEN_STATES]), Case.lat.is_not(None), Case.lon.is_not(None)]
+    if unit_path:
+        where.append(Case.unit_path.startswith(unit_path))
+    stmt = (
+        select(Case.number, Case.lat, Case.lon, Case.state, Category.name, case((late, 1), else_=0).label("late"))
+        .join(Category, Category.id == Case.category_id)
+        .where(*where)
+        .order_by(case((late, 0), else_=1), Case.created_at.desc())
+        .limit(limit)
+    )
+    return [
+        {"number": r.number, "lat": r.lat, "lon": r.lon, "state": r.state, "category": r.name, "overdue": bool(r.late)}
+        for r in session.execute(stmt).all()
+    ]
