@@ -74,11 +74,15 @@ for cell, (label, value) in zip(
 
 names = {code: tr(name, name_en) for code, name, name_en in categories}
 left, middle, right, search = st.columns(4)
+# Labels are bound to the language now, not looked up when the option is drawn or read back (AppTest reads
+# them back outside the script run, where the language is not known).
+states = {s.value: state_name(s.value) for s in QUEUE_STATES}
+sources = {s.value: source_name(s.value) for s in Source}
 state = left.selectbox(
     tr("状态", "State"),
-    [s.value for s in QUEUE_STATES],
+    list(states),
     index=None,
-    format_func=state_name,
+    format_func=states.__getitem__,
     placeholder=tr("全部", "all"),
     key="queue_state",
 )
@@ -92,9 +96,9 @@ category = middle.selectbox(
 )
 source = right.selectbox(
     tr("来源", "Source"),
-    [s.value for s in Source],
+    list(sources),
     index=None,
-    format_func=source_name,
+    format_func=sources.__getitem__,
     placeholder=tr("全部", "all"),
     key="queue_source",
 )
