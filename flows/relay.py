@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrations.evidence_page import evidence_link
 from models.cases import Case, Outbox
 from models.db import Database, utcnow
 from models.notices import create_notices
@@ -53,7 +54,7 @@ def handle(session: Session, row: Outbox, settings: Settings, report: RelayRepor
     elif row.topic == "case.supervise" and (row.payload.get("data") or {}).get("remind_unit"):
         kind = "reminder"
     if kind is not None:
-        link = f"{settings.public_url}/e/{case.number}"
+        link = evidence_link(settings, case.number)
         report.notices += create_notices(session, case, kind, f"outbox:{row.id}", link, settings.sms_provider)
 
 

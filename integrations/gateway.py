@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
 from integrations.cameras import ParsedSignal, ParseError
+from integrations.evidence_page import evidence_router
 from integrations.open311 import open311_router
 from integrations.secrets import PhoneVault, verify_password
 from integrations.sms_webhooks import sms_router
@@ -276,6 +277,7 @@ def create_app(settings: Settings, db: Database | None = None, max_body: int = M
     vault = PhoneVault.from_settings(settings)
     app.include_router(open311_router(database, settings, vault))
     app.include_router(sms_router(database, settings, vault))
+    app.include_router(evidence_router(database, settings))
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -239,6 +239,8 @@ class BoardRow:
     provider_sid: str | None
     created_at: datetime
     updated_at: datetime | None
+    body: str = ""
+    sent_at: datetime | None = None
 
 
 def backup_of(notice: Notice) -> int | None:
@@ -251,10 +253,16 @@ def backup_of(notice: Notice) -> int | None:
 
 
 def dispatch_board(
-    session: Session, *, flagged_only: bool = False, case_number: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    flagged_only: bool = False,
+    case_number: str | None = None,
+    unit_id: int | None = None,
+    limit: int = 200,
 ) -> list[BoardRow]:
-    """Notices newest first; `flagged` marks what needs a person: an invalid number, a failed or undelivered
-    message (its error says why; a backup notice to the next contact is made automatically when there is one)."""
+    """Notices newest first (only those sent to responsible unit `unit_id`, when given); `flagged` marks what
+    needs a person: an invalid number, a failed or undelivered message (its error says why; a backup notice to
+    the next contact is made automatically when there is one)."""
     stmt = (
         select(Notice, Case, ResponsibleUnit, UnitContact)
         .join(Case, Case.id == Notice.case_id)
@@ -267,6 +275,8 @@ def dispatch_board(
         stmt = stmt.where(Notice.status.in_(sorted(FAILED)))
     if case_number:
         stmt = stmt.where(Case.number == case_number)
+    if unit_id is not None:
+        stmt = stmt.where(Notice.unit_id == unit_id)
     rows = []
     for notice, case, unit, contact in session.execute(stmt).all():
         rows.append(
@@ -288,6 +298,8 @@ def dispatch_board(
                 provider_sid=notice.provider_sid,
                 created_at=notice.created_at,
                 updated_at=notice.updated_at,
+                body=notice.body,
+                sent_at=notice.sent_at,
             )
         )
     return rows

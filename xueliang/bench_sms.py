@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from integrations.evidence_page import evidence_link
 from integrations.secrets import PhoneVault
 from integrations.sms import TwilioProvider, send_pending
 from integrations.twilio_fake import FakeTwilio
@@ -35,7 +36,7 @@ from xueliang.benchkit import machine_info, scratch_database
 FAULTS = (("429", 50), ("500", 101), ("drop", 199))
 
 
-def _prepare(url: str, cases: int, notices: int, public_url: str) -> None:
+def _prepare(url: str, cases: int, notices: int, settings: Settings) -> None:
     """Dispatch `cases` demo cases to the township governments and queue `notices` notices among them."""
     db = Database(url)
     try:
@@ -69,7 +70,8 @@ def _prepare(url: str, cases: int, notices: int, public_url: str) -> None:
             loaded = [get_case(session, n) for n in numbers]
             for i in range(notices):
                 case = loaded[i % len(loaded)]
-                create_notices(session, case, "dispatch", f"bench:{i}", f"{public_url}/e/{case.number}", "twilio")
+                link = evidence_link(settings, case.number)
+                create_notices(session, case, "dispatch", f"bench:{i}", link, "twilio")
     finally:
         db.dispose()
 
@@ -96,7 +98,7 @@ def run(
     vault = PhoneVault(secrets.token_urlsafe(32))  # a throwaway key: the demo's numbers are sealed with it
     with scratch_database("sqlite", sealer=vault) as url:
         setup_started = time.perf_counter()
-        _prepare(url, cases, notices, settings.public_url)
+        _prepare(url, cases, notices, settings)
         setup_s = time.perf_counter() - setup_started
         db = Database(url)
         try:
