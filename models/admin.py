@@ -132,13 +132,21 @@ def _one(session: Session, model: type[Any], column: Any, value: Any) -> Any:
     return session.execute(select(model).where(column == value)).scalar_one_or_none()
 
 
+def _existing(session: Session, model: type[Any], column: Any, value: Any, zh: str, en: str) -> Any:
+    """The row whose `column` is `value`, or NotFound ("没有{zh} value" / "no {en} value")."""
+    row = _one(session, model, column, value)
+    if row is None:
+        raise NotFound(f"没有{zh} {value}", f"no {en} {value}")
+    return row
+
+
 # --------------------------------------------------------------------------- administrative tree
 
 
 def get_admin_unit(session: Session, code: str) -> AdminUnit:
-    unit = _one(session, AdminUnit, AdminUnit.code, (code or "").strip())
-    if unit is None:
-        raise NotFound(f"没有行政区划 {code}", f"no administrative unit {code}")
+    unit: AdminUnit = _existing(
+        session, AdminUnit, AdminUnit.code, (code or "").strip(), "行政区划", "administrative unit"
+    )
     return unit
 
 
@@ -209,9 +217,9 @@ def edit_admin_unit(session: Session, actor: str, code: str, values: Mapping[str
 
 
 def get_responsible_unit(session: Session, code: str) -> ResponsibleUnit:
-    unit = _one(session, ResponsibleUnit, ResponsibleUnit.code, (code or "").strip())
-    if unit is None:
-        raise NotFound(f"没有责任单位 {code}", f"no responsible unit {code}")
+    unit: ResponsibleUnit = _existing(
+        session, ResponsibleUnit, ResponsibleUnit.code, (code or "").strip(), "责任单位", "responsible unit"
+    )
     return unit
 
 
@@ -306,9 +314,9 @@ def set_contact_active(session: Session, actor: str, contact_id: int, active: bo
 
 
 def get_source(session: Session, name: str) -> CameraSource:
-    source = _one(session, CameraSource, CameraSource.name, (name or "").strip())
-    if source is None:
-        raise NotFound(f"没有接入源 {name}", f"no camera source {name}")
+    source: CameraSource = _existing(
+        session, CameraSource, CameraSource.name, (name or "").strip(), "接入源", "camera source"
+    )
     return source
 
 
@@ -491,9 +499,9 @@ def add_category(
 
 
 def _category(session: Session, code: str) -> Category:
-    category: Category | None = _one(session, Category, Category.code, (code or "").strip().upper())
-    if category is None:
-        raise NotFound(f"没有问题类别 {code}", f"no category {code}")
+    category: Category = _existing(
+        session, Category, Category.code, (code or "").strip().upper(), "问题类别", "category"
+    )
     return category
 
 

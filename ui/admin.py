@@ -57,6 +57,18 @@ def text_filter(label_zh: str, label_en: str, key: str) -> str:
     return st.text_input(tr(label_zh, label_en), key=key, placeholder=tr("名称或代码", "name or code")).strip()
 
 
+def filter_bar(
+    find: tuple[str, str], find_key: str, label: str, labels: Mapping[str, str], key: str
+) -> tuple[str, str]:
+    """A search box (`find`: its zh and en label) beside a picker whose first choice is "all"."""
+    left, right = st.columns([2, 1])
+    with left:
+        needle = text_filter(*find, find_key)
+    with right:
+        choice = choose(label, all_or(labels), key)
+    return needle, str(choice)
+
+
 def matches(needle: str, *values: str | None) -> bool:
     return not needle or any(needle.lower() in (value or "").lower() for value in values)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from integrations.secrets import PhoneVault
 from models import admin
 from models.org import AdminUnit, ResponsibleUnit
-from ui.admin import admin_units, all_or, changed, choose, keep_or, matches, responsible_units, run, table, text_filter
+from ui.admin import admin_units, changed, choose, filter_bar, keep_or, matches, responsible_units, run, table
 from ui.i18n import tr
 from ui.session import database, require, settings
 
@@ -89,11 +89,9 @@ with database().read() as session:
 tree_tab, runit_tab = st.tabs([tr("行政区划", "Administrative tree"), tr("责任单位", "Responsible units")])
 
 with tree_tab:
-    left, right = st.columns([2, 1])
-    with left:
-        needle = text_filter("查找区划", "Find a unit", "units_filter")
-    with right:
-        level = choose(tr("层级", "Level"), all_or(level_labels), "units_level")
+    needle, level = filter_bar(
+        ("查找区划", "Find a unit"), "units_filter", tr("层级", "Level"), level_labels, "units_level"
+    )
     shown = [
         {k: v for k, v in row.items() if not k.startswith("_")}
         for row in tree
@@ -145,11 +143,9 @@ with tree_tab:
             )
 
 with runit_tab:
-    left, right = st.columns([2, 1])
-    with left:
-        needle = text_filter("查找责任单位", "Find a responsible unit", "runits_filter")
-    with right:
-        kind = choose(tr("类型", "Kind"), all_or(kind_labels), "runits_kind")
+    needle, kind = filter_bar(
+        ("查找责任单位", "Find a responsible unit"), "runits_filter", tr("类型", "Kind"), kind_labels, "runits_kind"
+    )
     shown = [
         row
         for row, unit in zip(responsible, runits, strict=True)

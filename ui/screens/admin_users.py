@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from integrations.secrets import hash_password
 from models import admin
 from models.org import Role, User
-from ui.admin import admin_units, all_or, choose, matches, responsible_units, run, table, text_filter
+from ui.admin import admin_units, choose, filter_bar, matches, responsible_units, run, table
 from ui.i18n import tr
 from ui.session import database, require
 
@@ -65,11 +65,9 @@ unit_labels = {
 }
 usernames = [row[0] for row in listed]
 
-left, right = st.columns([2, 1])
-with left:
-    needle = text_filter("查找用户", "Find a user", "users_filter")
-with right:
-    role_filter = choose(tr("角色", "Role"), all_or(role_labels), "users_role")
+needle, role_filter = filter_bar(
+    ("查找用户", "Find a user"), "users_filter", tr("角色", "Role"), role_labels, "users_role"
+)
 table(
     [
         {
