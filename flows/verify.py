@@ -14,17 +14,13 @@ from integrations.compare import compare
 from integrations.storage import Storage
 from integrations.video import EvidenceError
 from models.db import Database
-from models.evidence import add_evidence, case_evidence
+from models.evidence import add_evidence, before_and_after, case_evidence
 from models.settings import Settings
-
-BEFORE_KINDS = ("keyframe", "snapshot", "photo")
 
 
 def verify_case(db: Database, settings: Settings, number: str, roi: str | None = None) -> dict[str, Any]:
     with db.read() as session:
-        items = [e for e in case_evidence(session, number) if e.status == "ready" and e.uri]
-    before = next((e for e in items if e.kind in BEFORE_KINDS), None)
-    after = next((e for e in reversed(items) if e.kind == "after_photo"), None)
+        before, after = before_and_after(case_evidence(session, number))
     if before is None or after is None:
         return {"number": number, "status": "missing", "before": bool(before), "after": bool(after)}
     storage = Storage.from_settings(settings)

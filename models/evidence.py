@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "comparison": "整改前后对比",
 }
 IMAGE_KINDS = ("snapshot", "keyframe", "photo", "after_photo")
+BEFORE_KINDS = ("keyframe", "snapshot", "photo")  # what shows the problem, for verification
 STATUSES = frozenset({"pending", "ready", "failed"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -244,4 +245,21 @@ def case_evidence(session: Session, case_number: str) -> list[Evidence]:
     return list(session.execute(select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)).scalars())
 
 
-__all__ = ["KINDS", "add_evidence", "case_evidence", "fail_evidence", "record_redaction", "unredacted"]
+def before_and_after(items: list[Evidence]) -> tuple[Evidence | None, Evidence | None]:
+    """What verification compares: the first ready picture of the problem (keyframe, snapshot or photo) and the
+    unit's latest ready after photo; either is None when the case has none."""
+    ready = [e for e in items if e.status == "ready" and e.uri]
+    before = next((e for e in ready if e.kind in BEFORE_KINDS), None)
+    after = next((e for e in reversed(ready) if e.kind == "after_photo"), None)
+    return before, after
+
+
+__all__ = [
+    "KINDS",
+    "add_evidence",
+    "before_and_after",
+    "case_evidence",
+    "fail_evidence",
+    "record_redaction",
+    "unredacted",
+]

@@ -187,6 +187,12 @@ def _cameras(session: Session, *where: ColumnElement[bool]) -> list[tuple[Camera
     return [(camera, township) for camera, township in session.execute(stmt).all()]
 
 
+def scope_cameras(session: Session, username: str) -> list[tuple[Camera, AdminUnit | None]]:
+    """Every camera the inspector may put in a plan, by township and name."""
+    scope = _scope(inspector(session, username))
+    return _cameras(session, Camera.unit.has(AdminUnit.path.startswith(scope)))
+
+
 def _plan_condition(session: Session, plan: PatrolPlan) -> ColumnElement[bool]:
     if plan.unit_id is not None:
         unit = session.get(AdminUnit, plan.unit_id)
