@@ -253,11 +253,12 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def evidence_router(db: Database, settings: Settings, storage: Storage | None = None) -> APIRouter:
-    """GET /e/{number} (the page) and GET /e/{number}/m/{evidence_id} (a redacted copy), for the gateway."""
+def evidence_router(db: Database, settings: Settings) -> APIRouter:
+    """GET /e/{number} (the page) and GET /e/{number}/m/{evidence_id} (a redacted copy), for the gateway. The
+    evidence store is opened at the first media request (an fsspec store may need its package and network)."""
     router = APIRouter()
     links = EvidenceLinks.from_settings(settings)
-    store = storage
+    store: Storage | None = None
 
     def blobs() -> Storage:
         nonlocal store

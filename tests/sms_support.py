@@ -80,9 +80,15 @@ def contacts(db: Database, unit: str = UNIT) -> list[Contact]:
 
 
 def dispatched(
-    db: Database, description: str = "人行道乱堆建筑垃圾", unit: str = UNIT, settings: Settings | None = None
+    db: Database,
+    description: str = "人行道乱堆建筑垃圾",
+    unit: str = UNIT,
+    settings: Settings | None = None,
+    at: datetime = T0,
+    due: datetime | None = None,
 ) -> str:
-    """A patrol case dispatched to `unit`, with its notices made by the relay; returns the case number."""
+    """A patrol case raised at `at` and dispatched to `unit` five minutes later (rectification due by `due`, or
+    by the routing rule), with its notices made by the relay; returns the case number."""
     with db.write() as s:
         place = get_user(s, "reviewer_village").admin_unit
         number = patrol_case(
@@ -92,10 +98,10 @@ def dispatched(
             lat=place.lat,
             lon=place.lon,
             description=description,
-            now=T0,
+            now=at,
         ).number
     with db.write() as s:
-        act(s, number, "dispatch", "reviewer_city", ActParams(unit=unit), now=T0 + timedelta(minutes=5))
+        act(s, number, "dispatch", "reviewer_city", ActParams(unit=unit, due=due), now=at + timedelta(minutes=5))
     relay_once(db, settings or Settings.load(environ={}), emit=None)
     return number
 

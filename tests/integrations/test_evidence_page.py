@@ -59,51 +59,35 @@ def page(demo_url: str, tmp_path: Path) -> Iterator[Page]:
     number = dispatched(db, DESCRIPTION, settings=settings)
     store = Storage(settings.media_dir)
     original, redacted, clip = b"\xff\xd8original-face", b"\xff\xd8blurred-face", b"\x00\x00\x00\x18ftypmp42clip"
-    kept = {
-        name: store.put(data, suffix)
-        for name, data, suffix in [
-            ("original", original, ".jpg"),
-            ("redacted", redacted, ".jpg"),
-            ("clip", clip, ".mp4"),
-            ("after", b"\x89PNGafter-original", ".png"),
-        ]
-    }
+    after = b"\x89PNGafter-original"
+
+    def kept(data: bytes, suffix: str) -> tuple[str, str, int]:
+        stored = store.put(data, suffix)
+        return stored.uri, stored.sha256, stored.size
+
+    items = [  # kind, (original uri, sha256, size), redacted uri, faces
+        ("snapshot", kept(original, ".jpg"), kept(redacted, ".jpg")[0], 1),
+        ("clip", kept(clip, ".mp4"), kept(clip, ".mp4")[0], 0),
+        ("after_photo", kept(after, ".png"), None, None),
+    ]
     with db.write() as session:
-        common = {"source": "test", "captured_at": None, "actor": "evidence"}
-        add_evidence(
-            session,
-            number,
-            kind="snapshot",
-            uri=kept["original"].uri,
-            redacted_uri=kept["redacted"].uri,
-            sha256=kept["original"].sha256,
-            size=len(original),
-            face_count=1,
-            **common,
-        )
-        add_evidence(
-            session,
-            number,
-            kind="clip",
-            uri=kept["clip"].uri,
-            redacted_uri=kept["clip"].uri,
-            sha256=kept["clip"].sha256,
-            size=len(clip),
-            face_count=0,
-            **common,
-        )
-        after = add_evidence(
-            session,
-            number,
-            kind="after_photo",
-            uri=kept["after"].uri,
-            redacted_uri=None,
-            sha256=kept["after"].sha256,
-            size=kept["after"].size,
-            face_count=None,
-            **common,
-        )
-        unredacted_id = after.id
+        ids = [
+            add_evidence(
+                session,
+                number,
+                kind=kind,
+                uri=uri,
+                redacted_uri=redacted_uri,
+                sha256=sha,
+                size=size,
+                source="test",
+                captured_at=None,
+                face_count=faces,
+                actor="evidence",
+            ).id
+            for kind, (uri, sha, size), redacted_uri, faces in items
+        ]
+        unredacted_id = ids[-1]
     token = EvidenceLinks.from_settings(settings).token(number)
     with TestClient(create_app(settings, db)) as client:
         yield Page(client, number, token, original, redacted, clip, unredacted_id, db)

@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from flows.dispatch import dispatch_notices
 from models.cases import Evidence
-from models.commands import ActParams, act, get_case, get_user, patrol_case
+from models.commands import ActParams, act, get_case
 from models.db import Database, utcnow
 from models.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.sms_support import UNIT, contacts, dispatched
+from tests.sms_support import contacts, dispatched
 from tests.ui.support import console, texts
 
 SETTINGS = Settings.load(environ={"XUELIANG_SECRET_KEY": TEST_SECRET})
@@ -74,31 +74,12 @@ def test_a_dispatcher_sees_her_units_case_with_its_notice_status_and_not_another
     assert other.dataframe[0].value["状态"].tolist() == ["待发送"]  # not sent yet
 
 
-def dispatched_at(db: Database, description: str, start: datetime, due: datetime | None = None) -> str:
-    """A patrol case dispatched to the demo dispatcher's unit at `start` (the SLA clocks run from then)."""
-    with db.write() as session:
-        place = get_user(session, "reviewer_village").admin_unit
-        assert place is not None
-        number = patrol_case(
-            session,
-            username="inspector",
-            category_code="E0201",
-            lat=place.lat,
-            lon=place.lon,
-            description=description,
-            now=start,
-        ).number
-    with db.write() as session:
-        act(session, number, "dispatch", "reviewer_city", ActParams(unit=UNIT, due=due), start)
-    return number
-
-
 def test_overdue_and_unacknowledged_cases_come_first(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     db = Database(demo_url)
     now = utcnow()
-    acknowledged = dispatched_at(db, "已签收、期限未到", now)
-    waiting = dispatched_at(db, "待签收", now)
-    late = dispatched_at(db, "超期未整改", now - timedelta(days=10), due=now - timedelta(days=7))
+    acknowledged = dispatched(db, "已签收、期限未到", settings=SETTINGS, at=now)
+    waiting = dispatched(db, "待签收", settings=SETTINGS, at=now)
+    late = dispatched(db, "超期未整改", settings=SETTINGS, at=now - timedelta(days=10), due=now - timedelta(days=7))
     for number in (acknowledged, late):
         with db.write() as session:
             act(session, number, "acknowledge", "dispatcher")

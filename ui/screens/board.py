@@ -57,7 +57,7 @@ class Card:
             number=case.number,
             version=case.version,
             state=case.state,
-            category=case.category.name,
+            category=tr(case.category.name, case.category.name_en or case.category.name),
             place=case.unit.name,
             description=case.description or "",
             ack_due=case.ack_due,
@@ -164,6 +164,19 @@ def deadline(label: str, due: datetime | None, now: datetime) -> None:
     st.markdown(f"**{label}**  \n{local_time(due)}  \n{countdown(due, now) if due else '—'}")
 
 
+def action_button(
+    label: str, card: Card, action: str, key: str, note_key: str | None = None, primary: bool = False
+) -> None:
+    """A button whose click runs `action` on the version of the case drawn now."""
+    st.button(
+        label,
+        key=key,
+        type="primary" if primary else "secondary",
+        on_click=run_action,
+        args=(card.number, action, card.version, note_key),
+    )
+
+
 def draw(card: Card, rows: list[BoardRow], now: datetime) -> None:
     n = card.number
     with st.container(border=True, key=f"card_{n}"):
@@ -190,13 +203,8 @@ def draw(card: Card, rows: list[BoardRow], now: datetime) -> None:
             st.caption(tr("尚无短信通知", "No SMS notice yet"))
         buttons = st.columns(4)
         if "acknowledge" in card.actions:
-            buttons[0].button(
-                tr("签收", "Acknowledge"),
-                key=f"ack_{n}",
-                type="primary",
-                on_click=run_action,
-                args=(n, "acknowledge", card.version),
-            )
+            with buttons[0]:
+                action_button(tr("签收", "Acknowledge"), card, "acknowledge", f"ack_{n}", primary=True)
         if buttons[1].button(tr("打开案卷", "Open case"), key=f"open_{n}"):
             st.switch_page("screens/case.py", query_params={"n": n})
         if "report_fixed" in card.actions:
@@ -205,21 +213,11 @@ def draw(card: Card, rows: list[BoardRow], now: datetime) -> None:
                     tr("整改后照片", "After photo"), type=PHOTO_TYPES, key=f"photo_{n}", accept_multiple_files=False
                 )
                 st.text_input(tr("说明", "Note"), key=f"fixed_note_{n}")
-                st.button(
-                    tr("提交处理反馈", "Report fixed"),
-                    key=f"fixed_{n}",
-                    on_click=run_action,
-                    args=(n, "report_fixed", card.version, f"fixed_note_{n}"),
-                )
+                action_button(tr("提交处理反馈", "Report fixed"), card, "report_fixed", f"fixed_{n}", f"fixed_note_{n}")
         if "return" in card.actions:
             with st.expander(tr("退回（非本单位职责）", "Return (not ours)"), key=f"return_box_{n}"):
                 st.text_area(tr("退回理由（必填）", "Reason (required)"), key=f"return_note_{n}")
-                st.button(
-                    tr("退回", "Return"),
-                    key=f"return_{n}",
-                    on_click=run_action,
-                    args=(n, "return", card.version, f"return_note_{n}"),
-                )
+                action_button(tr("退回", "Return"), card, "return", f"return_{n}", f"return_note_{n}")
         if "request_extension" in card.actions:
             with st.expander(tr("申请延期", "Request extension"), key=f"ext_box_{n}"):
                 base = max(card.rectify_due or now, now).astimezone(LOCAL_TZ) + timedelta(days=2)
@@ -233,11 +231,8 @@ def draw(card: Card, rows: list[BoardRow], now: datetime) -> None:
                     tr("新期限（时间，北京时间）", "New due time (Beijing)"), value=time(18, 0), key=f"ext_time_{n}"
                 )
                 st.text_area(tr("延期理由（必填）", "Reason (required)"), key=f"ext_note_{n}")
-                st.button(
-                    tr("提交延期申请", "Request extension"),
-                    key=f"ext_{n}",
-                    on_click=run_action,
-                    args=(n, "request_extension", card.version, f"ext_note_{n}"),
+                action_button(
+                    tr("提交延期申请", "Request extension"), card, "request_extension", f"ext_{n}", f"ext_note_{n}"
                 )
 
 
