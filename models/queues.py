@@ -177,7 +177,9 @@ class LinkedCase:
     place: str
     created_at: datetime
     reporter_count: int
-    distance_m: float | None = None
+    distance_m: float | None = None  # these three only for merge candidates
+    lat: float | None = None
+    lon: float | None = None
 
 
 def _linked(stmt: Any) -> Any:
@@ -222,7 +224,7 @@ def merge_candidates(
     for *columns, lat, lon in session.execute(stmt).all():
         distance = haversine_m(case_.lat, case_.lon, lat, lon)
         if distance <= radius_m:
-            found.append(LinkedCase(*columns, distance_m=round(distance, 1)))
+            found.append(LinkedCase(*columns, distance_m=round(distance, 1), lat=lat, lon=lon))
     found.sort(key=lambda c: (c.distance_m, c.created_at))
     return found[:limit]
 

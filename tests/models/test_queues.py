@@ -24,6 +24,7 @@ from models.queues import (
     queue_counts,
     reviewer_queue,
 )
+from tests.ui.case_support import citizen_reports
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
@@ -189,25 +190,7 @@ def test_dispatch_units_and_district(demo: Database) -> None:
 
 
 def test_case_signals_carry_no_reporter(demo: Database) -> None:
-    from models.intake import process_batch, record_signal
-
-    with demo.write() as s:
-        place = get_user(s, "reviewer_village").admin_unit
-        record_signal(
-            s,
-            source="form",
-            type_="report",
-            state="report",
-            camera_ref=None,
-            device_time=T0,
-            time_flagged=False,
-            external_id="r-1",
-            fields={"category": "E0201", "lat": place.lat, "lon": place.lon, "reporter": {"phone_masked": "x"}},
-            raw=b"{}",
-            content_type="application/json",
-        )
-    with demo.write() as s:
-        (number,) = process_batch(s, now=T0).cases
+    (number,) = citizen_reports(demo.url, "reviewer_village", [{"phone_masked": "138****1234"}], T0)
     with demo.read() as s:
         (signal,) = case_signals(s, get_case(s, number))
     assert (signal.source, signal.type, signal.time, signal.status, signal.camera) == (

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from models.cases import Case, CaseEvent, Source
 from models.commands import ActParams, act, create_case, get_case, get_category, get_user
 from models.db import Database, utcnow
+from models.intake import process_batch, record_signal
 
 ADVERTS = "E0201"  # 非法小广告: starts at village tier in the demo's routing rules
 
@@ -80,3 +81,30 @@ def stored(url: str, number: str) -> dict[str, Any]:
 
 def in_days(days: int) -> datetime:
     return utcnow() + timedelta(days=days)
+
+
+def citizen_reports(url: str, place_of: str, reporters: list[dict[str, Any]], at: datetime) -> list[str]:
+    """One web-form report per reporter, a minute apart, at the centre of `place_of`'s unit, put through
+    intake; the numbers of the cases opened (the reports after the first join it as duplicates)."""
+    db = Database(url)
+    try:
+        with db.write() as session:
+            place = get_user(session, place_of).admin_unit
+            for index, reporter in enumerate(reporters):
+                record_signal(
+                    session,
+                    source="form",
+                    type_="report",
+                    state="report",
+                    camera_ref=None,
+                    device_time=at + timedelta(minutes=index),
+                    time_flagged=False,
+                    external_id=f"form-{index}",
+                    fields={"category": ADVERTS, "lat": place.lat, "lon": place.lon, "reporter": reporter},
+                    raw=b"{}",
+                    content_type="application/json",
+                )
+        with db.write() as session:
+            return process_batch(session, now=at + timedelta(minutes=len(reporters))).cases
+    finally:
+        db.dispose()

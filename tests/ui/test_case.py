@@ -10,10 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models.cases import Source
-from models.commands import get_user
-from models.db import Database, utcnow
-from models.intake import process_batch, record_signal
-from tests.ui.case_support import new_case, perform_as, stored
+from models.db import utcnow
+from tests.ui.case_support import citizen_reports, new_case, perform_as, stored
 from tests.ui.support import console, texts
 from ui.i18n import LOCAL_TZ
 
@@ -72,7 +70,7 @@ def test_register_shows_the_new_version_and_the_timeline(demo_url: str, monkeypa
     case = stored(demo_url, number)
     assert case["registered"] and case["version"] == 2
     assert case["history"][-1] == ("register", "reviewer_village", "情况属实")
-    assert f"已立案：{number}" in [s.value for s in app.success]
+    assert f"已办理“立案”：{number}" in [s.value for s in app.success]
     timeline = table(app, "操作人")
     assert list(timeline["操作"]) == ["创建", "立案"] and list(timeline["操作人"]) == [
         "citizen:test",
@@ -218,41 +216,15 @@ def test_someone_else_acted_first(demo_url: str, monkeypatch: pytest.MonkeyPatch
 
 
 def test_linked_reports_never_show_a_reporters_phone(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = Database(demo_url)
-    now = utcnow()
-    with db.read() as session:
-        place = get_user(session, "reviewer_village").admin_unit
-        lat, lon = place.lat, place.lon
-    with db.write() as session:
-        for index, phone in enumerate(["138****1234", "139****5678"]):
-            record_signal(
-                session,
-                source="form",
-                type_="report",
-                state="report",
-                camera_ref=None,
-                device_time=now - timedelta(minutes=5 - index),
-                time_flagged=False,
-                external_id=f"form-{index}",
-                fields={
-                    "category": "E0201",
-                    "lat": lat,
-                    "lon": lon,
-                    "description": "小广告",
-                    "reporter": {"phone_masked": phone, "phone_sealed": "sealed-secret", "name_masked": "张*"},
-                },
-                raw=b"{}",
-                content_type="application/json",
-            )
-    with db.write() as session:
-        (number,) = process_batch(session, now=now).cases
-    db.dispose()
+    secret = {"phone_sealed": "sealed-secret", "name_masked": "张*"}
+    reporters = [{"phone_masked": "138****1234", **secret}, {"phone_masked": "139****5678", **secret}]
+    (number,) = citizen_reports(demo_url, "reviewer_village", reporters, utcnow() - timedelta(minutes=5))
     app = open_case(demo_url, monkeypatch, "reviewer_village", number)
     signals = table(app, "处理结果")
     assert list(signals["来源"]) == ["form", "form"] and list(signals["处理结果"]) == ["cased", "linked"]
     shown = texts(app) + signals.to_string() + table(app, "操作人").to_string()
     assert "**举报人数**：2" in texts(app)
-    assert not any(secret in shown for secret in ("138****1234", "139****5678", "****", "sealed-secret", "张*"))
+    assert not any(hidden in shown for hidden in ("138****1234", "139****5678", "****", "sealed-secret", "张*"))
 
 
 def test_evidence_processing_for_a_camera_case_without_evidence(

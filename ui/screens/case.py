@@ -160,7 +160,8 @@ def header(detail: Detail, now: datetime) -> None:
         facts.append((tr("结案时间", "Closed"), local_time(when(view["closed_at"]))))
     st.markdown("\n".join(f"- **{label}**：{value}" for label, value in facts))
     if view["description"]:
-        st.text(view["description"])
+        st.caption(tr("问题描述", "Description"))
+        st.text(view["description"])  # as typed: a report's text is not markdown
 
 
 def show_map(detail: Detail) -> None:
@@ -170,6 +171,8 @@ def show_map(detail: Detail) -> None:
         points.append(
             {"lat": view["lat"], "lon": view["lon"], "label": view["number"], "group": tr("本案", "this case")}
         )
+    nearby = tr("附近同类", "nearby, same category")
+    points += [{"lat": c.lat, "lon": c.lon, "label": c.number, "group": nearby} for c in detail.nearby]
     chart = offline_map(points, detail.places, height=320)
     if chart is None:
         st.caption(tr("无位置信息", "No location"))
@@ -320,7 +323,7 @@ def submit(number: str, version: int, username: str) -> None:
             get_visible_case(session, username, params.target)  # a target outside the scope does not exist
         return act(session, number, action, username, params)
 
-    if perform(command, success=tr(f"已{spec.zh}：{number}", f"{spec.en}: done for {number}")) is not None:
+    if perform(command, success=tr(f"已办理“{spec.zh}”：{number}", f"'{spec.en}' done: {number}")) is not None:
         for key in ACTION_KEYS:
             st.session_state.pop(key, None)
 

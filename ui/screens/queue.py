@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from models.cases import Source, State
 from models.commands import get_user
@@ -48,6 +49,15 @@ def table(rows: list[QueueRow]) -> pd.DataFrame:
     )
 
 
+def any_of(column: DeltaGenerator, label: str, labels: dict[str, str], key: str) -> str | None:
+    """A filter: one of `labels` (value -> label), or None for all. The labels are bound in the viewer's language
+    here, not looked up when an option is drawn or read back (AppTest reads them back outside the script run,
+    where the language is not known)."""
+    return column.selectbox(
+        label, list(labels), index=None, format_func=labels.__getitem__, placeholder=tr("全部", "all"), key=key
+    )
+
+
 viewer = require("reviewer")
 st.title(tr("审核队列", "Review queue"))
 st.caption(f"{viewer.unit_name or '—'} · {tier_name(viewer.tier) if viewer.tier else '—'}")
@@ -72,36 +82,15 @@ for cell, (label, value) in zip(
 ):
     cell.metric(label, value)
 
-names = {code: tr(name, name_en) for code, name, name_en in categories}
 left, middle, right, search = st.columns(4)
-# Labels are bound to the language now, not looked up when the option is drawn or read back (AppTest reads
-# them back outside the script run, where the language is not known).
-states = {s.value: state_name(s.value) for s in QUEUE_STATES}
-sources = {s.value: source_name(s.value) for s in Source}
-state = left.selectbox(
-    tr("状态", "State"),
-    list(states),
-    index=None,
-    format_func=states.__getitem__,
-    placeholder=tr("全部", "all"),
-    key="queue_state",
-)
-category = middle.selectbox(
+state = any_of(left, tr("状态", "State"), {s.value: state_name(s.value) for s in QUEUE_STATES}, "queue_state")
+category = any_of(
+    middle,
     tr("类别", "Category"),
-    list(names),
-    index=None,
-    format_func=lambda code: f"{code} {names[code]}",
-    placeholder=tr("全部", "all"),
-    key="queue_category",
+    {code: f"{code} {tr(name, name_en)}" for code, name, name_en in categories},
+    "queue_category",
 )
-source = right.selectbox(
-    tr("来源", "Source"),
-    list(sources),
-    index=None,
-    format_func=sources.__getitem__,
-    placeholder=tr("全部", "all"),
-    key="queue_source",
-)
+source = any_of(right, tr("来源", "Source"), {s.value: source_name(s.value) for s in Source}, "queue_source")
 number_part = search.text_input(tr("案卷编号", "Case number"), key="queue_search", placeholder="LY-…")
 
 with database().read() as session:
