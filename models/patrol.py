@@ -329,6 +329,16 @@ def get_patrol(session: Session, patrol_id: int, username: str) -> Patrol:
     return patrol
 
 
+def unfinished_patrol(session: Session, username: str) -> Patrol | None:
+    """The inspector's latest patrol not finished yet (to resume after a reload or on another device)."""
+    return session.execute(
+        select(Patrol)
+        .where(Patrol.inspector == username, Patrol.finished_at.is_(None))
+        .order_by(Patrol.started_at.desc(), Patrol.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def _open_patrol_camera(session: Session, patrol_id: int, camera_id: int, username: str) -> tuple[Patrol, Camera]:
     patrol = get_patrol(session, patrol_id, username)
     if patrol.finished_at is not None:

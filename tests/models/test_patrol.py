@@ -29,6 +29,7 @@ from models.patrol import (
     record_view,
     start_patrol,
     township_counts,
+    unfinished_patrol,
     visible_plans,
 )
 
@@ -122,7 +123,10 @@ def test_views_are_recorded_once_per_camera_with_their_township(demo: Database) 
     with pytest.raises(NotFound), demo.write() as s:
         record_view(s, patrol_id, cameras[2], "inspector_village", now=T0)  # not her patrol
     with demo.write() as s:
+        assert unfinished_patrol(s, "inspector").id == patrol_id
+        assert unfinished_patrol(s, "inspector_village") is None
         finish_patrol(s, patrol_id, "inspector", now=T0 + timedelta(hours=1))
+        assert unfinished_patrol(s, "inspector") is None
     with pytest.raises(IllegalAction), demo.write() as s:
         record_view(s, patrol_id, cameras[2], "inspector", now=T0)
     with demo.read() as s:

@@ -168,6 +168,10 @@ def test_a_village_inspector_patrols_only_her_village(
     assert app.multiselect(key="plan_cameras").options == ["兰山街道-兰山第一社区-主干道-1"]
     app.button(key="patrol_start").click().run()
     assert progress(app) == "第 1/1 个"
+    again = console(demo_url, monkeypatch, "inspector_village")  # another browser session: the patrol is waiting
+    assert "您有未结束的巡查：兰山第一社区 全部摄像机" in texts(again)
+    again.button(key="patrol_resume").click().run()
+    assert progress(again) == "第 1/1 个" and metrics(again)["本次覆盖率"] == "1/1 (100%)"
     assert list(app.dataframe[0].value["乡镇（街道）"]) == ["兰山街道"]
     app.sidebar.radio(key="lang").set_value("en").run()
     assert app.title[0].value == "Video patrol"

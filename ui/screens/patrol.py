@@ -41,6 +41,7 @@ from models.patrol import (
     scope_cameras,
     start_patrol,
     township_counts,
+    unfinished_patrol,
     visible_plans,
 )
 from models.taxonomy import Category
@@ -152,8 +153,12 @@ def start(viewer: Viewer) -> None:
 
     patrol_id = perform(command, success=tr("巡查已开始", "Patrol started"))
     if patrol_id is not None:
-        st.session_state[PATROL], st.session_state[POSITION] = patrol_id, 0
-        st.session_state.pop(LAST_CASE, None)
+        resume(patrol_id)
+
+
+def resume(patrol_id: int) -> None:
+    st.session_state[PATROL], st.session_state[POSITION] = patrol_id, 0
+    st.session_state.pop(LAST_CASE, None)
 
 
 def new_plan(viewer: Viewer) -> None:
@@ -230,6 +235,18 @@ def choose(viewer: Viewer) -> None:
                 f"{unit.name}（全部摄像机）", f"{unit.name_en or unit.name} (all cameras)"
             )
         cameras = {camera.id: f"{camera.name}" for camera, _ in scope_cameras(session, viewer.username)}
+        unfinished = unfinished_patrol(session, viewer.username)
+        waiting = (
+            (unfinished.id, unfinished.plan.name if unfinished.plan else "—", local_time(unfinished.started_at))
+            if unfinished is not None
+            else None
+        )
+    if waiting is not None:
+        waiting_id, name, began = waiting
+        st.info(
+            tr(f"您有未结束的巡查：{name}（{began} 开始）", f"You have an unfinished patrol: {name} (from {began})")
+        )
+        st.button(tr("继续巡查", "Resume"), key="patrol_resume", on_click=resume, args=(waiting_id,))
     st.selectbox(tr("巡查计划", "Patrol plan"), list(options), format_func=options.get, key="patrol_plan")
     st.button(tr("开始巡查", "Start patrol"), key="patrol_start", type="primary", on_click=start, args=(viewer,))
     with st.expander(tr("新建巡查计划（指定摄像机）", "New patrol plan (a list of cameras)")):
