@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from models import closed_rollup  # noqa: F401  (its flush hook keeps the closed-case sums in step)
 from models.audit import GENESIS, event_digest
 from models.cases import OPEN_STATES, Case, CaseCounter, CaseEvent, Outbox, Source, State
 from models.db import insert_ignoring_duplicates, utcnow

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from models.cases import OPEN_STATES, Case, State
+from models.closed_rollup import ClosedRollup
 from models.db import utcnow
 from models.errors import ValidationError
 from models.org import AdminUnit, Level, ResponsibleUnit
@@ -173,8 +174,9 @@ def _shape(sums: Mapping[str, float]) -> dict[str, Any]:
 
 
 def _population(
-    date_from: date | None, date_to: date | None, unit_path: str | None, column: Any = Case.created_at
+    date_from: date | None, date_to: date | None, units: list[int] | None, column: Any = Case.created_at
 ) -> list[ColumnElement[bool]]:
+    """Cases counted: not rejected or merged, `column` within the days, placed in `units` (None: anywhere)."""
     if date_from and date_to and date_from > date_to:
         raise ValidationError("起始日期晚于结束日期", "--from is after --to")
     where: list[ColumnElement[bool]] = [Case.state.not_in([State.REJECTED.value, State.MERGED.value])]
@@ -182,23 +184,22 @@ def _population(
         where.append(column >= local_day_start(date_from))
     if date_to:
         where.append(column < local_day_start(date_to + timedelta(days=1)))
-    if unit_path:
-        where.append(Case.unit_path.startswith(unit_path))
+    if units is not None:
+        where.append(Case.unit_id.in_(units))
     return where
 
 
-def _by_place(session: Session, level: str, metrics: list[Any], where: list[Any]) -> list[dict[str, Any]]:
-    """Per-place sums from the database, added up into the ancestor of each place at `level`. Cases placed above
-    that level (on a township itself, when villages are asked for) are kept in one row of their own, key None."""
-    rows = session.execute(select(Case.unit_id, *metrics).where(*where).group_by(Case.unit_id)).all()
+def _fold_places(session: Session, level: str, per_place: dict[int, dict[str, float]]) -> list[dict[str, Any]]:
+    """Per-place sums added up into the ancestor of each place at `level`. Cases placed above that level (on a
+    township itself, when villages are asked for) are kept in one row of their own, key None."""
     units = {u.id: u for u in session.execute(select(AdminUnit)).scalars()}
     at_level = {u.id: u for u in units.values() if u.level == level}
     totals: dict[int | None, dict[str, float]] = {}
-    for row in rows:
-        place = units.get(row.unit_id)
+    for unit_id, sums in per_place.items():
+        place = units.get(unit_id)
         ancestors = [int(part) for part in place.path.strip("/").split("/")] if place else []
         key = next((a for a in ancestors if a in at_level), None)
-        _add(totals.setdefault(key, {}), _sums(row))
+        _add(totals.setdefault(key, dict.fromkeys(SUMS, 0)), sums)
     result = []
     for key, sums in sorted(totals.items(), key=lambda kv: (kv[0] is None, at_level[kv[0]].code if kv[0] else "")):
         unit = at_level.get(key) if key is not None else None
@@ -213,7 +214,7 @@ def _by_place(session: Session, level: str, metrics: list[Any], where: list[Any]
     return result
 
 
-def statistics(
+def scan_statistics(
     session: Session,
     *,
     date_from: date | None = None,
@@ -222,13 +223,12 @@ def statistics(
     as_of: datetime | None = None,
     unit_path: str | None = None,
 ) -> dict[str, Any]:
-    """The figures of CONTRACT.md's `stats`; `date_to` is inclusive, days are Asia/Shanghai days. `by` adds rows
-    per responsible unit, category, tier, day/week/month (of creation), or district/township/village (the
-    ancestor of the case's place at that level); `unit_path` limits everything to one unit's subtree."""
+    """`statistics` computed by scanning case_file alone: the reference the rollup path is tested against, and
+    the way for breakdowns the rollup does not keep (by tier; by category or unit inside a unit's scope)."""
     as_of = as_of or utcnow()
     if by is not None and by not in GROUPINGS:
         raise ValidationError(f"--by 须为 {'/'.join(GROUPINGS)}", f"--by must be one of {', '.join(GROUPINGS)}")
-    where = _population(date_from, date_to, unit_path)
+    where = _population(date_from, date_to, _scope_units(session, unit_path))
     metrics = _metrics(session, as_of)
     overall = session.execute(select(*metrics).select_from(Case).where(*where)).one()
     result = _shape(_sums(overall))
@@ -239,7 +239,9 @@ def statistics(
     if by is None:
         return result
     if by in PLACE_LEVELS:
-        result["by"] = _by_place(session, by, metrics, where)
+        stmt = select(Case.unit_id, *metrics).where(*where).group_by(Case.unit_id)
+        per_place = {row.unit_id: _sums(row) for row in session.execute(stmt).all()}
+        result["by"] = _fold_places(session, by, per_place)
         return result
     stmt: Any
     if by == "unit":
@@ -275,6 +277,168 @@ def statistics(
     return result
 
 
+def _scope_units(session: Session, unit_path: str | None) -> list[int] | None:
+    """The ids of the places inside `unit_path`, or None when it holds every case (no path, or the only root)."""
+    if not unit_path:
+        return None
+    units = session.execute(select(AdminUnit.id, AdminUnit.path, AdminUnit.parent_id)).all()
+    roots = [u for u in units if u.parent_id is None]
+    if len(roots) == 1 and roots[0].path == unit_path:
+        return None
+    return [u.id for u in units if u.path.startswith(unit_path)]
+
+
+def _rolled(
+    session: Session, kind: str, key: Any, date_from: date | None, date_to: date | None, units: list[int] | None
+) -> dict[Any, dict[str, float]]:
+    """Sums of closed cases from the rollup, per `key` (a ClosedRollup column)."""
+    r = ClosedRollup
+    stmt = select(
+        key.label("key"),
+        func.sum(r.cases).label("cases"),
+        func.sum(r.on_time).label("on_time"),
+        func.sum(r.rework).label("rework"),
+        func.sum(r.supervised).label("supervised"),
+        func.sum(r.hours_sum).label("hours_sum"),
+        func.sum(r.hours_n).label("hours_n"),
+    ).where(r.kind == kind)
+    if date_from:
+        stmt = stmt.where(r.day >= date_from.isoformat())
+    if date_to:
+        stmt = stmt.where(r.day <= date_to.isoformat())
+    if units is not None:
+        stmt = stmt.where(r.key_id.in_(units))
+    result = {}
+    for row in session.execute(stmt.group_by(key)).all():
+        sums = dict.fromkeys(SUMS, 0)
+        cases = int(row.cases or 0)
+        sums.update(
+            total=cases,
+            due=cases,
+            closed=cases,
+            closed_on_time=int(row.on_time or 0),
+            rework=int(row.rework or 0),
+            supervised=int(row.supervised or 0),
+            hours_sum=float(row.hours_sum or 0.0),
+            hours_n=int(row.hours_n or 0),
+        )
+        result[row.key] = sums
+    return result
+
+
+def _live(
+    session: Session,
+    key: Any,
+    metrics: list[Any],
+    date_from: date | None,
+    date_to: date | None,
+    units: list[int] | None,
+) -> dict[Any, dict[str, float]]:
+    """Sums of the open cases (the ones whose figures depend on the instant), counted from case_file."""
+    where = _population(date_from, date_to, units)
+    where.append(Case.state.in_([s.value for s in OPEN_STATES]))
+    stmt = select(key.label("key"), *metrics).select_from(Case).where(*where).group_by(key)
+    return {row.key: _sums(row) for row in session.execute(stmt).all()}
+
+
+def _merge(*parts: dict[Any, dict[str, float]]) -> dict[Any, dict[str, float]]:
+    merged: dict[Any, dict[str, float]] = {}
+    for part in parts:
+        for key, sums in part.items():
+            _add(merged.setdefault(key, dict.fromkeys(SUMS, 0)), sums)
+    return merged
+
+
+def _bucket(day: str, grain: str) -> str:
+    if grain == "day":
+        return day
+    if grain == "month":
+        return day[:7]
+    monday = date.fromisoformat(day)
+    return (monday - timedelta(days=monday.weekday())).isoformat()
+
+
+def _named(session: Session, by: str, sums: dict[Any, dict[str, float]]) -> list[dict[str, Any]]:
+    """Rows keyed by category or responsible unit id (0: not dispatched), with codes and names, in code order."""
+    model = Category if by == "category" else ResponsibleUnit
+    ids = [key for key in sums if key]
+    names = {
+        row.id: row
+        for row in session.execute(
+            select(model.id, model.code, model.name, getattr(model, "name_en", literal(None)).label("name_en")).where(
+                model.id.in_(ids)
+            )
+        ).all()
+    }
+    rows = []
+    for key, part in sums.items():
+        named = names.get(key)
+        rows.append(
+            {
+                "key": named.code if named else "-",
+                "name": named.name if named else None,
+                "name_en": named.name_en if named else None,
+                **_shape(part),
+            }
+        )
+    return sorted(rows, key=lambda row: row["key"])
+
+
+def statistics(
+    session: Session,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    by: str | None = None,
+    as_of: datetime | None = None,
+    unit_path: str | None = None,
+) -> dict[str, Any]:
+    """The figures of CONTRACT.md's `stats`; `date_to` is inclusive, days are Asia/Shanghai days. `by` adds rows
+    per responsible unit, category, tier, day/week/month (of creation), or district/township/village (the
+    ancestor of the case's place at that level); `unit_path` limits everything to one unit's subtree.
+
+    Closed cases come from the rollup (models.closed_rollup), open ones are counted live; the sum of the two is
+    what `scan_statistics` computes from case_file alone."""
+    as_of = as_of or utcnow()
+    if by is not None and by not in GROUPINGS:
+        raise ValidationError(f"--by 须为 {'/'.join(GROUPINGS)}", f"--by must be one of {', '.join(GROUPINGS)}")
+    units = _scope_units(session, unit_path)
+    if by == "tier" or (by in ("category", "unit") and units is not None):
+        return scan_statistics(session, date_from=date_from, date_to=date_to, by=by, as_of=as_of, unit_path=unit_path)
+    _population(date_from, date_to, None)  # checks the dates
+    metrics = _metrics(session, as_of)
+    window = (date_from, date_to, units)
+    r = ClosedRollup
+    rows: list[dict[str, Any]] = []
+    if by in PLACE_LEVELS:
+        per_place = _merge(_rolled(session, "place", r.key_id, *window), _live(session, Case.unit_id, metrics, *window))
+        rows = _fold_places(session, by, per_place)
+        overall = _merge(*({None: s} for s in per_place.values()))
+    elif by in ("category", "unit"):
+        live_key = Case.category_id if by == "category" else func.coalesce(Case.responsible_unit_id, 0)
+        per_key = _merge(_rolled(session, by, r.key_id, *window), _live(session, live_key, metrics, *window))
+        rows = _named(session, by, per_key)
+        overall = _merge(*({None: s} for s in per_key.values()))
+    elif by in GRAINS:
+        days = _rolled(session, "place", r.day, *window)
+        per_bucket = _merge(
+            *({_bucket(day, by): sums} for day, sums in days.items()),
+            _live(session, local_bucket(session, Case.created_at, by), metrics, *window),
+        )
+        rows = [{"key": k, "name": k, "name_en": None, **_shape(per_bucket[k])} for k in sorted(per_bucket)]
+        overall = _merge(*({None: s} for s in per_bucket.values()))
+    else:
+        overall = _merge(
+            _rolled(session, "place", literal(None), *window), _live(session, literal(None), metrics, *window)
+        )
+    result = _shape(overall.get(None, dict.fromkeys(SUMS, 0)))
+    result["as_of"] = as_of.isoformat()
+    result["from"] = date_from.isoformat() if date_from else None
+    result["to"] = date_to.isoformat() if date_to else None
+    result["by"] = rows
+    return result
+
+
 def ranking(rows: list[dict[str, Any]], metric: str, count: int = 5) -> dict[str, list[dict[str, Any]]]:
     """Best and worst `count` rows of a `statistics(by=…)` result by closure rate, on-time closure rate (rows with
     nothing due are not ranked) or overdue (fewest first). Ties go to the larger number of cases."""
@@ -303,12 +467,11 @@ def trend(
     if grain not in GRAINS:
         raise ValidationError(f"粒度须为 {'/'.join(GRAINS)}", f"grain must be one of {', '.join(GRAINS)}")
     opened = statistics(session, date_from=date_from, date_to=date_to, by=grain, as_of=as_of, unit_path=unit_path)
-    bucket = local_bucket(session, Case.closed_at, grain)
-    closed_where = _population(date_from, date_to, unit_path, column=Case.closed_at)
-    closed_where.append(Case.state == State.CLOSED.value)
-    closed = dict(
-        session.execute(select(bucket, func.count()).select_from(Case).where(*closed_where).group_by(bucket)).all()
-    )
+    units = _scope_units(session, unit_path)
+    closed: dict[str, int] = {}
+    for day, sums in _rolled(session, "closed", ClosedRollup.day, date_from, date_to, units).items():
+        bucket = _bucket(day, grain)
+        closed[bucket] = closed.get(bucket, 0) + int(sums["closed"])
     rows = {
         row["key"]: {
             "period": row["key"],
