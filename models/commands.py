@@ -443,13 +443,10 @@ def _act(
     target: Case | None = None
 
     if action == "register":
-        if case.registered_at is not None:
-            raise IllegalAction(f"案卷 {number} 已立案", f"case {number} is already registered")
         case.registered_at = now
     elif action == "escalate":
         up = next_tier(case.tier)
-        if up is None:
-            raise IllegalAction(f"案卷 {number} 已在市级，不能再上报", f"case {number} is at city tier already")
+        assert up is not None  # check_state refused a city-tier case
         case.tier = up.value
         case.registered_at = None
         case.review_due = clock.review(now, up.value)
@@ -511,10 +508,7 @@ def _act(
         case.extension_requested_until = params.due
         data["until"] = params.due.isoformat()
     elif action in ("approve_extension", "refuse_extension"):
-        if case.extension_requested_until is None:
-            raise IllegalAction(
-                f"案卷 {number} 没有待审批的延期申请", f"case {number} has no pending extension request"
-            )
+        assert case.extension_requested_until is not None  # check_state refused otherwise
         data["until"] = case.extension_requested_until.isoformat()
         if action == "approve_extension":
             case.rectify_due = case.extension_requested_until

@@ -129,14 +129,22 @@ def _deny_reviewer(user: User, case: Case, spec: ActionSpec) -> Forbidden:
 
 
 def check_state(spec: ActionSpec, case: Case) -> None:
-    """Raise IllegalAction when the case's state does not allow `spec`."""
+    """Raise IllegalAction when the case's state (or what it already holds) does not allow `spec`: so that the
+    console offers only actions that can succeed, and the CLI refuses the others with the same words."""
+    number = case.number
     if State(case.state) not in spec.from_states:
         state_zh, state_en = STATE_NAMES[case.state]
         allowed = ", ".join(sorted(s.value for s in spec.from_states))
         raise IllegalAction(
-            f"案卷 {case.number} 当前状态为“{state_zh}”，不能“{spec.zh}”（仅限：{allowed}）",
-            f"case {case.number} is {state_en}; '{spec.en}' is only possible when {allowed}",
+            f"案卷 {number} 当前状态为“{state_zh}”，不能“{spec.zh}”（仅限：{allowed}）",
+            f"case {number} is {state_en}; '{spec.en}' is only possible when {allowed}",
         )
+    if spec.name == "register" and case.registered_at is not None:
+        raise IllegalAction(f"案卷 {number} 已立案", f"case {number} is already registered")
+    if spec.name == "escalate" and next_tier(case.tier) is None:
+        raise IllegalAction(f"案卷 {number} 已在市级，不能再上报", f"case {number} is at city tier already")
+    if spec.name in ("approve_extension", "refuse_extension") and case.extension_requested_until is None:
+        raise IllegalAction(f"案卷 {number} 没有待审批的延期申请", f"case {number} has no pending extension request")
 
 
 def check(spec: ActionSpec, case: Case, user: User) -> None:
