@@ -41,7 +41,7 @@ from models.notices import LOCAL_TZ
 from models.settings import Settings
 from models.workflow import STATE_NAMES
 
-TOKEN_CHARS = 16  # 96 bits of HMAC-SHA256, base64url: short enough for an SMS, far too many to guess
+TOKEN_CHARS = 12  # 96 bits of HMAC-SHA256, base64url: short enough for an SMS, far too many to guess
 CHUNK = 256 * 1024
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'",

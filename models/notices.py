@@ -42,7 +42,9 @@ def segments(text: str) -> int:
 def render(case: Case, kind: str, link: str) -> str:
     """The notice text in Chinese; the description is shortened first so the whole stays within two segments."""
     head = {"dispatch": "派遣通知", "rework": "返工通知", "reminder": "超期提醒"}[kind]
-    tail = f"限{_when(case.rectify_due)}前整改。回复“收到 {case.number}”签收，“完成 {case.number}”反馈。详情{link}"
+    # The reply words without the number: with one waiting case that is enough, with several the reply handler
+    # answers with the list and asks for the number. Repeating the number here would cost a third segment.
+    tail = f"限{_when(case.rectify_due)}前整改。回复“收到”签收，“完成”反馈。详情{link}"
     place = case.unit.name
     what = case.category.name
     description = case.description or ""

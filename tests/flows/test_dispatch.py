@@ -20,6 +20,7 @@ from integrations.twilio_fake import FakeTwilio
 from models.cases import Notice
 from models.commands import get_case
 from models.db import Database
+from models.notices import segments
 from models.org import ResponsibleUnit, UnitContact
 from models.settings import Settings
 from models.sla import run_sweep
@@ -59,7 +60,8 @@ def test_a_dispatched_case_makes_one_notice_per_primary_contact_in_the_outbox(de
     assert sorted(n.contact_id for n in rows) == primary_contacts(demo) and sorted(sent) == [n.id for n in rows]
     for notice in rows:
         assert (notice.status, notice.provider, notice.provider_sid) == ("stored", "outbox", f"OUTBOX{notice.id:010d}")
-        assert notice.body.startswith("【雪亮】派遣通知 " + number) and "回复“收到 " + number in notice.body
+        assert notice.body.startswith("【雪亮】派遣通知 " + number) and "回复“收到”签收" in notice.body
+        assert segments(notice.body) <= 2
     assert dispatch_notices(demo, settings, number) == []  # nothing is sent twice
 
 
