@@ -59,13 +59,14 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 class SourceAuth:
     """Resolves the camera source of a request. Argon2 checks of Basic passwords are slow by design, so a
-    successful (username, password) pair is remembered in memory by its digest for this process."""
+    successful (username, password) pair is remembered in memory by its digest, like tokens, for TTL_S seconds:
+    a rotated or changed credential stops working within that time in every gateway process."""
 
-    TOKEN_TTL_S = 30.0
+    TTL_S = 30.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._basic_ok: dict[str, int] = {}
+        self._basic_ok: dict[str, tuple[int, float]] = {}
         self._tokens: dict[str, tuple[int | None, float]] = {}
         self._lock = threading.Lock()
 
@@ -76,16 +77,17 @@ class SourceAuth:
         token = value.strip() if scheme.lower() == "bearer" else request.query_params.get("token")
         with self._lock:
             if token:
-                cached = self._tokens.get(hashlib.sha256(token.encode()).hexdigest())
-                if cached is not None and time.monotonic() - cached[1] < self.TOKEN_TTL_S:
-                    return cached[0]
+                return self._fresh(self._tokens.get(hashlib.sha256(token.encode()).hexdigest()))
             elif scheme.lower() == "basic" and value:
                 try:
                     username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
                 except (ValueError, UnicodeDecodeError):
                     return None
-                return self._basic_ok.get(hashlib.sha256(f"{username}\0{password}".encode()).hexdigest())
+                return self._fresh(self._basic_ok.get(hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()))
         return None
+
+    def _fresh(self, cached: tuple[int | None, float] | None) -> int | None:
+        return cached[0] if cached is not None and time.monotonic() - cached[1] < self.TTL_S else None
 
     def resolve(self, request: Request) -> int | None:
         header = request.headers.get("authorization", "")
@@ -97,7 +99,7 @@ class SourceAuth:
             digest = hashlib.sha256(token.encode()).hexdigest()
             with self._lock:
                 cached = self._tokens.get(digest)
-            if cached is not None and time.monotonic() - cached[1] < self.TOKEN_TTL_S:
+            if cached is not None and time.monotonic() - cached[1] < self.TTL_S:
                 return cached[0]
             with self.db.read() as session:
                 source_id = session.execute(
@@ -115,8 +117,9 @@ class SourceAuth:
                 return None
             memo = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
             with self._lock:
-                if memo in self._basic_ok:
-                    return self._basic_ok[memo]
+                known = self._fresh(self._basic_ok.get(memo))
+            if known is not None:
+                return known
             with self.db.read() as session:
                 sources = (
                     session.execute(select(CameraSource).where(CameraSource.basic_username == username)).scalars().all()
@@ -124,7 +127,9 @@ class SourceAuth:
                 for source in sources:
                     if verify_password(source.basic_password_digest, password):
                         with self._lock:
-                            self._basic_ok[memo] = source.id
+                            if len(self._basic_ok) > 10_000:
+                                self._basic_ok.clear()
+                            self._basic_ok[memo] = (source.id, time.monotonic())
                         return source.id
         return None
 

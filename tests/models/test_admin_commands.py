@@ -201,11 +201,14 @@ def test_source_tokens_rotate_and_only_the_new_one_passes_the_gateway(db: Databa
         generated = admin.set_source_basic(session, "admin", "nvr-hedong", "nvr", None, fast_hash)
         typed = admin.set_source_basic(session, "admin", "demo", "demo", "a-long-password", fast_hash)
     assert generated.secret and typed.secret is None  # a typed password is not echoed back
-    assert SourceAuth(db).resolve(request(basic("nvr", generated.secret))) == source.id
+    running = SourceAuth(db)  # one gateway process, remembering the pair it checked
+    assert running.resolve(request(basic("nvr", generated.secret))) == source.id
     with db.write() as session:
         again = admin.set_source_basic(session, "admin", "nvr-hedong", "nvr", None, fast_hash)
     assert again.secret is not None
     assert SourceAuth(db).resolve(request(basic("nvr", generated.secret))) is None
+    running.TTL_S = 0.0  # as if the memo's time had passed: the changed password is checked again and refused
+    assert running.resolve(request(basic("nvr", generated.secret))) is None
     assert SourceAuth(db).resolve(request(basic("nvr", again.secret))) == source.id
 
     refused(db, ValidationError, lambda s: admin.add_source(s, "admin", "nvr-hedong", token_digest))
