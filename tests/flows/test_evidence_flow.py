@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.evidence import evidence, parse_at, process_case_evidence, public_source
+from flows.evidence import evidence
 from flows.intake import drain
+from integrations.evidence_pipeline import parse_at, process_case_evidence, public_source
 from integrations.faces import get_detector
 from integrations.gateway import create_app
 from integrations.storage import Storage

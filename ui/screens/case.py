@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from integrations.evidence_pipeline import process_case_evidence
 from models.cases import Case, Source
 from models.commands import ActParams, act, get_user
 from models.db import utcnow
@@ -260,8 +261,6 @@ def evidence(detail: Detail, role: str) -> None:
 
 def process_evidence(number: str) -> None:
     """The evidence flow's own function, run here for a case whose evidence is missing or failed."""
-    from flows.evidence import process_case_evidence  # Prefect is imported only when someone asks for this
-
     with st.status(tr("证据处理中…", "Processing evidence…"), expanded=True) as status:
         st.write(
             tr(
