@@ -226,54 +226,57 @@ def scan_statistics(
     """`statistics` computed by scanning case_file alone: the reference the rollup path is tested against, and
     the way for breakdowns the rollup does not keep (by tier; by category or unit inside a unit's scope)."""
     as_of = as_of or utcnow()
+    _check(by)
+    where = _population(date_from, date_to, _scope_units(session, unit_path))
+    key = _case_key(session, by)
+    metrics = _metrics(session, as_of)
+    stmt = select(*metrics) if key is None else select(key.label("key"), *metrics).group_by(key)
+    rows = session.execute(stmt.select_from(Case).where(*where)).all()
+    groups = {getattr(row, "key", None): _sums(row) for row in rows}
+    return _finish(session, by, groups, as_of, date_from, date_to)
+
+
+def _check(by: str | None) -> None:
     if by is not None and by not in GROUPINGS:
         raise ValidationError(f"--by 须为 {'/'.join(GROUPINGS)}", f"--by must be one of {', '.join(GROUPINGS)}")
-    where = _population(date_from, date_to, _scope_units(session, unit_path))
-    metrics = _metrics(session, as_of)
-    overall = session.execute(select(*metrics).select_from(Case).where(*where)).one()
-    result = _shape(_sums(overall))
+
+
+def _case_key(session: Session, by: str | None) -> Any:
+    """What case rows are grouped by for `by` (None: not grouped)."""
+    if by is None:
+        return None
+    if by in PLACE_LEVELS:
+        return Case.unit_id
+    if by in GRAINS:
+        return local_bucket(session, Case.created_at, by)
+    return {
+        "tier": Case.tier,
+        "category": Case.category_id,
+        "unit": func.coalesce(Case.responsible_unit_id, 0),
+    }[by]
+
+
+def _finish(
+    session: Session,
+    by: str | None,
+    groups: dict[Any, dict[str, float]],
+    as_of: datetime,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict[str, Any]:
+    """The result document from per-group sums (the headline is their total)."""
+    result = _shape(_merge(*({None: sums} for sums in groups.values())).get(None, dict.fromkeys(SUMS, 0)))
     result["as_of"] = as_of.isoformat()
     result["from"] = date_from.isoformat() if date_from else None
     result["to"] = date_to.isoformat() if date_to else None
-    result["by"] = []
     if by is None:
-        return result
-    if by in PLACE_LEVELS:
-        stmt = select(Case.unit_id, *metrics).where(*where).group_by(Case.unit_id)
-        per_place = {row.unit_id: _sums(row) for row in session.execute(stmt).all()}
-        result["by"] = _fold_places(session, by, per_place)
-        return result
-    stmt: Any
-    if by == "unit":
-        key = func.coalesce(ResponsibleUnit.code, literal("-"))
-        stmt = (
-            select(key.label("key"), func.max(ResponsibleUnit.name).label("name"), *metrics)
-            .select_from(Case)
-            .outerjoin(ResponsibleUnit, ResponsibleUnit.id == Case.responsible_unit_id)
-        )
-    elif by == "category":
-        key = Category.code
-        stmt = (
-            select(
-                key.label("key"),
-                func.max(Category.name).label("name"),
-                func.max(Category.name_en).label("name_en"),
-                *metrics,
-            )
-            .select_from(Case)
-            .join(Category, Category.id == Case.category_id)
-        )
-    elif by == "tier":
-        key = Case.tier
-        stmt = select(key.label("key"), key.label("name"), *metrics).select_from(Case)
+        result["by"] = []
+    elif by in PLACE_LEVELS:
+        result["by"] = _fold_places(session, by, groups)
+    elif by in ("category", "unit"):
+        result["by"] = _named(session, by, groups)
     else:
-        key = local_bucket(session, Case.created_at, by)
-        stmt = select(key.label("key"), key.label("name"), *metrics).select_from(Case)
-    rows = session.execute(stmt.where(*where).group_by(key).order_by(key)).all()
-    result["by"] = [
-        {"key": row.key, "name": row.name, "name_en": getattr(row, "name_en", None), **_shape(_sums(row))}
-        for row in rows
-    ]
+        result["by"] = [{"key": k, "name": k, "name_en": None, **_shape(groups[k])} for k in sorted(groups)]
     return result
 
 
@@ -294,7 +297,7 @@ def _rolled(
     """Sums of closed cases from the rollup, per `key` (a ClosedRollup column)."""
     r = ClosedRollup
     stmt = select(
-        key.label("key"),
+        (literal(None) if key is None else key).label("key"),
         func.sum(r.cases).label("cases"),
         func.sum(r.on_time).label("on_time"),
         func.sum(r.rework).label("rework"),
@@ -309,7 +312,9 @@ def _rolled(
     if units is not None:
         stmt = stmt.where(r.key_id.in_(units))
     result = {}
-    for row in session.execute(stmt.group_by(key)).all():
+    for row in session.execute(stmt if key is None else stmt.group_by(key)).all():
+        if not row.cases:
+            continue
         sums = dict.fromkeys(SUMS, 0)
         cases = int(row.cases or 0)
         sums.update(
@@ -337,8 +342,9 @@ def _live(
     """Sums of the open cases (the ones whose figures depend on the instant), counted from case_file."""
     where = _population(date_from, date_to, units)
     where.append(Case.state.in_([s.value for s in OPEN_STATES]))
-    stmt = select(key.label("key"), *metrics).select_from(Case).where(*where).group_by(key)
-    return {row.key: _sums(row) for row in session.execute(stmt).all()}
+    stmt = select(*metrics) if key is None else select(key.label("key"), *metrics).group_by(key)
+    rows = session.execute(stmt.select_from(Case).where(*where)).all()
+    return {getattr(row, "key", None): _sums(row) for row in rows if row.total}
 
 
 def _merge(*parts: dict[Any, dict[str, float]]) -> dict[Any, dict[str, float]]:
@@ -400,43 +406,24 @@ def statistics(
     Closed cases come from the rollup (models.closed_rollup), open ones are counted live; the sum of the two is
     what `scan_statistics` computes from case_file alone."""
     as_of = as_of or utcnow()
-    if by is not None and by not in GROUPINGS:
-        raise ValidationError(f"--by 须为 {'/'.join(GROUPINGS)}", f"--by must be one of {', '.join(GROUPINGS)}")
+    _check(by)
     units = _scope_units(session, unit_path)
     if by == "tier" or (by in ("category", "unit") and units is not None):
         return scan_statistics(session, date_from=date_from, date_to=date_to, by=by, as_of=as_of, unit_path=unit_path)
     _population(date_from, date_to, None)  # checks the dates
-    metrics = _metrics(session, as_of)
     window = (date_from, date_to, units)
     r = ClosedRollup
-    rows: list[dict[str, Any]] = []
-    if by in PLACE_LEVELS:
-        per_place = _merge(_rolled(session, "place", r.key_id, *window), _live(session, Case.unit_id, metrics, *window))
-        rows = _fold_places(session, by, per_place)
-        overall = _merge(*({None: s} for s in per_place.values()))
-    elif by in ("category", "unit"):
-        live_key = Case.category_id if by == "category" else func.coalesce(Case.responsible_unit_id, 0)
-        per_key = _merge(_rolled(session, by, r.key_id, *window), _live(session, live_key, metrics, *window))
-        rows = _named(session, by, per_key)
-        overall = _merge(*({None: s} for s in per_key.values()))
-    elif by in GRAINS:
+    live = _live(session, _case_key(session, by), _metrics(session, as_of), *window)
+    if by in GRAINS:
         days = _rolled(session, "place", r.day, *window)
-        per_bucket = _merge(
-            *({_bucket(day, by): sums} for day, sums in days.items()),
-            _live(session, local_bucket(session, Case.created_at, by), metrics, *window),
-        )
-        rows = [{"key": k, "name": k, "name_en": None, **_shape(per_bucket[k])} for k in sorted(per_bucket)]
-        overall = _merge(*({None: s} for s in per_bucket.values()))
+        closed = _merge(*({_bucket(day, by): sums} for day, sums in days.items()))
+    elif by in ("category", "unit"):
+        closed = _rolled(session, by, r.key_id, *window)
+    elif by in PLACE_LEVELS:
+        closed = _rolled(session, "place", r.key_id, *window)
     else:
-        overall = _merge(
-            _rolled(session, "place", literal(None), *window), _live(session, literal(None), metrics, *window)
-        )
-    result = _shape(overall.get(None, dict.fromkeys(SUMS, 0)))
-    result["as_of"] = as_of.isoformat()
-    result["from"] = date_from.isoformat() if date_from else None
-    result["to"] = date_to.isoformat() if date_to else None
-    result["by"] = rows
-    return result
+        closed = _rolled(session, "place", None, *window)
+    return _finish(session, by, _merge(closed, live), as_of, date_from, date_to)
 
 
 def ranking(rows: list[dict[str, Any]], metric: str, count: int = 5) -> dict[str, list[dict[str, Any]]]:
@@ -493,20 +480,30 @@ def trend(
 def open_case_points(
     session: Session, *, unit_path: str | None = None, as_of: datetime | None = None, limit: int = MAP_LIMIT
 ) -> list[dict[str, Any]]:
-    """Open cases with coordinates for the map, overdue ones first, then the most recent; at most `limit`."""
+    """Open cases with coordinates for the map, overdue ones first, then the most recent; at most `limit`.
+    Category names are looked up apart: joined in, they lead SQLite to walk every case of every category."""
     as_of = as_of or utcnow()
     late = overdue_condition(as_of)
     where = [Case.state.in_([s.value for s in OPEN_STATES]), Case.lat.is_not(None), Case.lon.is_not(None)]
-    if unit_path:
-        where.append(Case.unit_path.startswith(unit_path))
+    units = _scope_units(session, unit_path)
+    if units is not None:
+        where.append(Case.unit_id.in_(units))
     stmt = (
-        select(Case.number, Case.lat, Case.lon, Case.state, Category.name, case((late, 1), else_=0).label("late"))
-        .join(Category, Category.id == Case.category_id)
+        select(Case.number, Case.lat, Case.lon, Case.state, Case.category_id, case((late, 1), else_=0).label("late"))
         .where(*where)
         .order_by(case((late, 0), else_=1), Case.created_at.desc())
         .limit(limit)
     )
+    rows = session.execute(stmt).all()
+    names = dict(session.execute(select(Category.id, Category.name)).all())
     return [
-        {"number": r.number, "lat": r.lat, "lon": r.lon, "state": r.state, "category": r.name, "overdue": bool(r.late)}
-        for r in session.execute(stmt).all()
+        {
+            "number": r.number,
+            "lat": r.lat,
+            "lon": r.lon,
+            "state": r.state,
+            "category": names.get(r.category_id),
+            "overdue": bool(r.late),
+        }
+        for r in rows
     ]
