@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from models.db import Database
 from models.org import User
-from tests.ui.support import console, texts
+from tests.ui.support import APP, console, texts
 
 
 def test_sign_in_with_password_and_out_again(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,3 +70,36 @@ def test_a_role_cannot_open_another_roles_page(demo_url: str, monkeypatch: pytes
         app.switch_page("screens/admin_users.py")
     admin = console(demo_url, monkeypatch, "admin")
     assert admin.switch_page("screens/admin_users.py").run().title[0].value == "用户与角色"
+
+
+def oidc_console(demo_url: str, monkeypatch: pytest.MonkeyPatch, email: str | None) -> Any:
+    """The console with an identity provider configured ([auth] in the secrets) and, when `email` is given,
+    a user the provider has signed in (st.user), as AppTest simulates them."""
+    monkeypatch.setenv("XUELIANG_DATABASE_URL", demo_url)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.secrets["auth"] = {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "a-test-cookie-secret",
+        "client_id": "xueliang",
+        "client_secret": "test",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
+    app.user = {"is_logged_in": email is not None, **({"email": email} if email else {})}
+    return app.run()
+
+
+def test_oidc_sign_in_maps_the_verified_email_to_an_account(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(demo_url)
+    with db.write() as session:
+        session.query(User).filter_by(username="leader").update({"email": "leader@linyi.example"})
+    db.dispose()
+    signed_out = oidc_console(demo_url, monkeypatch, None)
+    assert not signed_out.exception
+    assert signed_out.button(key="oidc").label == "使用统一身份认证登录"
+    known = oidc_console(demo_url, monkeypatch, "Leader@Linyi.example")
+    assert not known.exception
+    assert known.session_state["username"] == "leader"
+    assert known.title[0].value == "统计分析"
+    stranger = oidc_console(demo_url, monkeypatch, "someone@elsewhere.example")
+    assert "username" not in stranger.session_state
+    assert "someone@elsewhere.example 尚未开通雪亮账号" in texts(stranger)
