@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from models.cases import OPEN_STATES, Case, State
-from models.closed_rollup import ClosedRollup
+from models.cases import Case, State
+from models.closed_rollup import ClosedRollup, is_open
 from models.db import utcnow
 from models.errors import ValidationError
 from models.org import AdminUnit, Level, ResponsibleUnit
@@ -341,7 +341,7 @@ def _live(
 ) -> dict[Any, dict[str, float]]:
     """Sums of the open cases (the ones whose figures depend on the instant), counted from case_file."""
     where = _population(date_from, date_to, units)
-    where.append(Case.state.in_([s.value for s in OPEN_STATES]))
+    where.append(is_open())
     stmt = select(*metrics) if key is None else select(key.label("key"), *metrics).group_by(key)
     rows = session.execute(stmt.select_from(Case).where(*where)).all()
     return {getattr(row, "key", None): _sums(row) for row in rows if row.total}
@@ -484,7 +484,7 @@ def open_case_points(
     Category names are looked up apart: joined in, they lead SQLite to walk every case of every category."""
     as_of = as_of or utcnow()
     late = overdue_condition(as_of)
-    where = [Case.state.in_([s.value for s in OPEN_STATES]), Case.lat.is_not(None), Case.lon.is_not(None)]
+    where = [is_open(), Case.lat.is_not(None), Case.lon.is_not(None)]
     units = _scope_units(session, unit_path)
     if units is not None:
         where.append(Case.unit_id.in_(units))
