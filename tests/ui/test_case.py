@@ -254,3 +254,38 @@ def test_english(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [e.value for e in app.error] == ["'reject' needs a reason"]
     app.sidebar.radio(key="lang").set_value("zh").run()
     assert app.title[0].value == "案卷详情" and app.selectbox(key="act_action").options[0] == "立案"
+
+
+def test_park_unpark_refuse_an_extension_and_reopen(demo_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reviewer's remaining actions, each through the page's one form, each written as the page said."""
+    number = new_case(demo_url)
+    perform_as(demo_url, number, "dispatch", "reviewer_village")
+    due = stored(demo_url, number)["rectify_due"]
+    app = open_case(demo_url, monkeypatch, "reviewer_village", number)
+    choose(app, "park", "需协调资金，暂挂账")
+    submit(app)
+    assert stored(demo_url, number)["state"] == "parked"
+    choose(app, "unpark")
+    submit(app)
+    assert stored(demo_url, number)["state"] == "dispatched"
+    perform_as(
+        demo_url, number, "request_extension", "dispatcher_village", note="材料未到", due=due + timedelta(days=5)
+    )
+    app = open_case(demo_url, monkeypatch, "reviewer_village", number)
+    choose(app, "refuse_extension")
+    submit(app)
+    assert stored(demo_url, number)["extension"] is not None  # a refusal needs its reason: nothing written
+    choose(app, "refuse_extension", "期限内可以完成")
+    submit(app)
+    refused = stored(demo_url, number)
+    assert refused["extension"] is None and refused["rectify_due"] >= due
+    assert refused["history"][-1] == ("refuse_extension", "reviewer_village", "期限内可以完成")
+    perform_as(demo_url, number, "report_fixed", "dispatcher_village", note="已清除")
+    perform_as(demo_url, number, "verify_pass", "reviewer_village")
+    app = open_case(demo_url, monkeypatch, "reviewer_village", number)
+    assert app.selectbox(key="act_action").options == ["重新办理"]
+    choose(app, "reopen", "群众再次反映")
+    submit(app)
+    reopened = stored(demo_url, number)
+    assert (reopened["state"], reopened["unit"]) == ("reviewing", None)
+    assert [a for a, _, _ in reopened["history"]][-3:] == ["report_fixed", "verify_pass", "reopen"]
