@@ -138,12 +138,13 @@ def test_run_starts_everything_prints_urls_and_stops(tmp_path: Path) -> None:
         assert json.loads(shown.stdout)["state"] == "dispatched"
         from sqlalchemy import select
 
-        from models.cases import Notice
+        from models.cases import Case, Notice
         from models.db import Database
 
         db = Database(f"sqlite:///{tmp_path / 'var' / 'xueliang.sqlite3'}")
         with db.read() as session:
-            assert session.execute(select(Notice.status)).scalars().all() == ["stored"]
+            mine = select(Notice.status).join(Case, Case.id == Notice.case_id).where(Case.number == number)
+            assert session.execute(mine).scalars().all() == ["stored"]
         db.dispose()
     finally:
         proc.send_signal(signal.SIGTERM)

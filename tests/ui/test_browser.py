@@ -64,7 +64,7 @@ def settle(page: Any) -> None:
     page.wait_for_selector("[data-testid='stApp']", timeout=30_000)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.match(/Running|运行/)",
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.match(/Running|Stop|运行|停止/)",
         timeout=60_000,
     )
     page.wait_for_timeout(500)
