@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
@@ -326,23 +325,10 @@ def _environment(**values: str) -> Iterator[None]:
 
 def dashboard_render(url: str, fresh_runs: int = 3) -> dict[str, float]:
     """Seconds for ui/app.py to render the leader's first page (the dashboard) in a new session."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    app_file = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+    from ui.render_probe import render_seconds
 
     def render() -> float:
-        st.cache_data.clear()  # a first visit: no figure is cached yet (the page caches them for a minute)
-        app = AppTest.from_file(app_file, default_timeout=120)
-        app.session_state["username"] = "leader"
-        started = time.perf_counter()
-        app.run()
-        seconds = time.perf_counter() - started
-        if app.exception:
-            raise RuntimeError(f"the dashboard failed: {app.exception[0].message}")
-        if not app.metric:
-            raise RuntimeError("the dashboard rendered no figures")
-        return seconds
+        return render_seconds("leader")
 
     with _environment(XUELIANG_DATABASE_URL=url):
         cold = render()
